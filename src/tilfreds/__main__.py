@@ -1,0 +1,5 @@
+"""``python -m tilfreds`` is the ``tilfreds`` command."""
+
+from tilfreds.cli import app
+
+app()

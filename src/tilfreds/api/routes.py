@@ -1,0 +1,160 @@
+"""``/api/v1``: interactions in, surveys and the summary out, and the dev phone's two ends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tilfreds.api.deps import OperatorDep, RuntimeDep
+from tilfreds.invitations import inbound
+from tilfreds.invitations import service as invitations
+from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
+from tilfreds.people.phones import normalise_locale, normalise_phone
+from tilfreds.reporting import service as reporting
+from tilfreds.sms import dev
+from tilfreds.surveys import service as surveys
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post(
+    "/interactions",
+    status_code=201,
+    response_model=InteractionOut,
+    responses={200: {"description": "Already received: nothing changed"}},
+)
+def receive_interaction(
+    payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
+) -> InteractionOut:
+    """Report an interaction; its survey invitation is scheduled. Idempotent on ``external_id``."""
+    s = rt.settings
+    data = invitations.InteractionIn(
+        external_id=payload.external_id,
+        survey=payload.survey,
+        name=payload.customer.name,
+        phone_e164=normalise_phone(payload.customer.phone, region=s.default_region),
+        locale=normalise_locale(payload.customer.locale or s.default_locale),
+        channel=payload.channel,
+        reason=payload.reason,
+        occurred_at=payload.occurred_at,
+        case_ref=payload.case_ref,
+    )
+    with rt.db.unit_of_work() as session:
+        intake = invitations.receive_interaction(
+            session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
+        )
+        inv = intake.invitation
+        out = InteractionOut(
+            id=intake.interaction.id,
+            external_id=intake.interaction.external_id,
+            created=intake.created,
+            invitation=InvitationOut(
+                id=inv.id, status=inv.status, survey_id=inv.survey_id, expires_at=inv.expires_at
+            ),
+        )
+    if not intake.created:
+        response.status_code = 200
+    return out
+
+
+class QuestionOut(BaseModel):
+    key: str
+    kind: str
+    required: bool
+
+
+class SurveyOut(BaseModel):
+    slug: str
+    name: str
+    is_default: bool
+    questions: list[QuestionOut]
+
+
+@router.get("/surveys", response_model=list[SurveyOut])
+def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
+    with rt.db.read_only() as session:
+        return [
+            SurveyOut(
+                slug=sv.slug,
+                name=sv.name,
+                is_default=sv.is_default,
+                questions=[
+                    QuestionOut(key=q.key, kind=q.kind, required=q.required) for q in sv.questions
+                ],
+            )
+            for sv in surveys.list_surveys(session)
+        ]
+
+
+@router.get("/reports/summary")
+def report_summary(rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
+    """Counts and CSAT; scores are hidden for fewer than five answers."""
+    with rt.db.read_only() as session:
+        return asdict(reporting.summary(session))
+
+
+def _require_dev(rt: RuntimeDep) -> None:
+    if not rt.dev_phone_enabled:
+        raise HTTPException(404, "the dev SMS transport is not configured")
+
+
+class OutboxItem(BaseModel):
+    id: int
+    direction: str
+    to: str
+    sender: str
+    text: str
+    reference: str
+    at: str
+
+
+@router.get("/dev/outbox", response_model=list[OutboxItem], tags=["dev"])
+def dev_outbox(rt: RuntimeDep) -> list[OutboxItem]:
+    """Messages on the simulated phone, newest first (dev transport only)."""
+    _require_dev(rt)
+    with rt.db.read_only() as session:
+        return [
+            OutboxItem(
+                id=m.id,
+                direction=m.direction,
+                to=m.phone,
+                sender=m.sender,
+                text=m.body,
+                reference=m.reference,
+                at=m.at.isoformat(),
+            )
+            for m in dev.inbox(session, rt.keys)
+        ]
+
+
+class InboundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sender: str = Field(alias="from", min_length=3, max_length=32)
+    text: str = Field(max_length=1600)
+
+
+class InboundOut(BaseModel):
+    outcome: str
+    closed_invitations: int
+
+
+@router.post("/dev/inbound", response_model=InboundOut, tags=["dev"])
+def dev_inbound(payload: InboundIn, rt: RuntimeDep) -> InboundOut:
+    """Play a reply typed on the customer's phone (dev transport only)."""
+    _require_dev(rt)
+    phone = normalise_phone(payload.sender, region=rt.settings.default_region)
+    now = rt.clock.now()
+    with rt.db.unit_of_work() as session:
+        outcome = inbound.receive_dev_reply(
+            session,
+            rt.keys,
+            phone_e164=phone,
+            our_number=rt.settings.sms_sender,
+            text=payload.text,
+            now=now,
+        )
+    return InboundOut(outcome=outcome.kind, closed_invitations=outcome.closed_invitations)

@@ -1,0 +1,72 @@
+"""The web application: API, respondent pages, dev phone and console, with one error handler.
+
+On the embedded default (SQLite) the send worker runs in-process, in a thread the app owns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tilfreds import __version__
+from tilfreds.api.routes import router as api_router
+from tilfreds.errors import TilfredsError
+from tilfreds.runtime import Runtime
+from tilfreds.web import console, devphone, respondent
+from tilfreds.web.render import page
+from tilfreds.worker import Worker
+
+
+def _render_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TilfredsError)
+    if request.url.path.startswith("/api/"):
+        body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+        return JSONResponse(body, status_code=exc.http_status)
+    return page(request, "error.html", message=exc.message, status_code=exc.http_status)
+
+
+def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if run_worker:
+            worker = Worker(rt)
+            thread = threading.Thread(
+                target=worker.run, args=(stop,), name="tilfreds-worker", daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+
+    app = FastAPI(
+        title="tilfreds",
+        version=__version__,
+        lifespan=lifespan,
+        description="Customer-satisfaction surveys over SMS.",
+    )
+    app.state.runtime = rt
+    app.add_exception_handler(TilfredsError, _render_error)
+    app.mount(
+        "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
+    )
+    app.include_router(api_router)
+    app.include_router(respondent.router)
+    app.include_router(console.router)
+    app.include_router(devphone.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,71 @@
+"""Settings from the environment (prefix ``TILFREDS_``); the only module that knows their names.
+
+Keeps P1 (the controller is configuration) and refuses configuration it cannot run safely.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_LOCALES = ("nb", "nn", "sv", "da", "fi", "en")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults give the embedded, single-machine setup."""
+
+    model_config = SettingsConfigDict(env_prefix="TILFREDS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Where the embedded database and keys live."
+    )
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite in data_dir."
+    )
+    secret_key: str = Field(
+        default="",
+        description="Base64 master key (32 bytes). Empty on SQLite: a key file is generated.",
+    )
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Start of links in SMS; empty means the address `tilfreds serve` listens on.",
+    )
+
+    sms_transport: Literal["dev"] = "dev"
+    sms_sender: str = Field(default="2270", description="Numeric sender, so customers can reply.")
+    default_region: str = Field(default="NO", description="Region for phone numbers without +code.")
+    default_locale: str = "nb"
+
+    invite_delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    invitation_valid_days: int = Field(default=7, ge=1, le=90)
+
+    controller_name: str = "Example Collection AS"
+    controller_org_no: str = "999 999 999"
+    controller_country: str = "NO"
+    dpo_email: str = "personvern@example.no"
+    authority_name: str = "Datatilsynet"
+    authority_url: str = "https://www.datatilsynet.no/"
+
+    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    worker_lease_seconds: int = Field(default=300, ge=10)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tilfreds.sqlite3').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True for the single-process SQLite setup that runs its worker in-process."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    return Settings()

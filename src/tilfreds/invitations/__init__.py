@@ -1,0 +1,1 @@
+"""Who is asked, when: invitations, the outgoing message queue, and why a message is not sent."""

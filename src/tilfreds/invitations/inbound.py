@@ -1,0 +1,64 @@
+"""Replies from phones. For now one kind matters: an objection (STOPP, STOP, NEI ...), which puts
+the number on the suppression list and ends its open invitations (P7). Two-way answers come later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tilfreds.crypto import Keys
+from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.service import close_invitation
+from tilfreds.people import service as people
+from tilfreds.people.models import Person
+from tilfreds.sms import dev
+
+STOP_WORDS = frozenset({"STOPP", "STOP", "NEI", "NEJ", "EI", "AVSLUTT", "RESERVER"})
+
+
+def is_objection(text: str) -> bool:
+    """A reply that is only a stop word, in any case, with punctuation or spaces around it."""
+    word = re.sub(r"[^\wÆØÅÄÖ]", "", text.upper())
+    return word in STOP_WORDS
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    kind: str  # "objection" or "unhandled"
+    closed_invitations: int = 0
+
+
+def receive_sms(
+    session: Session, keys: Keys, *, phone_e164: str, text: str, now: datetime
+) -> InboundOutcome:
+    if not is_objection(text):
+        return InboundOutcome("unhandled")
+    index = keys.blind_index(phone_e164)
+    people.object_to_processing(
+        session, phone_index=index, source="sms", actor="respondent", now=now
+    )
+    open_ones = (
+        session.execute(
+            select(Invitation)
+            .join(Person, Person.id == Invitation.person_id)
+            .where(Person.phone_index == index, Invitation.status.in_(("pending", "sent")))
+        )
+        .scalars()
+        .all()
+    )
+    for invitation in open_ones:
+        close_invitation(session, invitation, status="closed", now=now)
+    return InboundOutcome("objection", closed_invitations=len(open_ones))
+
+
+def receive_dev_reply(
+    session: Session, keys: Keys, *, phone_e164: str, our_number: str, text: str, now: datetime
+) -> InboundOutcome:
+    """A reply typed on the dev phone: shown in its conversation, then handled like any SMS."""
+    dev.record_inbound(session, keys, phone=phone_e164, to=our_number, text=text[:1600], now=now)
+    return receive_sms(session, keys, phone_e164=phone_e164, text=text, now=now)

@@ -1,0 +1,45 @@
+"""The interaction intake payload (P10: only channel, reason, time and case reference; unknown
+fields are refused, so no other personal data can slip in)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Channel = Literal["phone", "chat", "letter", "web", "email", "sms"]
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(min_length=3, max_length=32)
+    locale: str = Field(default="", max_length=16)
+
+
+class InteractionPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=120)
+    survey: str | None = Field(default=None, max_length=60)
+    customer: CustomerIn
+    channel: Channel
+    reason: str = Field(min_length=1, max_length=120)
+    occurred_at: AwareDatetime
+    case_ref: str = Field(default="", max_length=120)
+
+
+class InvitationOut(BaseModel):
+    id: int
+    status: str
+    survey_id: int
+    expires_at: datetime
+
+
+class InteractionOut(BaseModel):
+    id: int
+    external_id: str
+    created: bool
+    invitation: InvitationOut

@@ -1,0 +1,69 @@
+"""Create and check bearer tokens. The token itself is shown once and never stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tilfreds.audit import service as audit
+from tilfreds.errors import Forbidden, InvalidInput, Unauthorized
+from tilfreds.operators.models import ApiToken
+
+ROLES = ("admin",)
+TOKEN_PREFIX = "tf_"  # noqa: S105 - a prefix, not a secret
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Operator:
+    token_id: int
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token_id}"
+
+
+def create_token(session: Session, *, name: str, role: str, now: datetime) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if not name.strip():
+        raise InvalidInput("a token needs a name saying who or what uses it", field="name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name.strip(), role=role, token_hash=_hash(token), created_at=now)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor="cli",
+        action="token.created",
+        subject_type="api_token",
+        subject_id=row.id,
+        at=now,
+        fields=["name", "role"],
+    )
+    return token
+
+
+def authenticate(
+    session: Session, token: str | None, *, roles: tuple[str, ...] = ROLES
+) -> Operator:
+    if not token:
+        raise Unauthorized("a bearer token is required")
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("the token is not valid")
+    if row.role not in roles:
+        raise Forbidden("this token's role may not do that")
+    return Operator(token_id=row.id, name=row.name, role=row.role)

@@ -1,0 +1,1 @@
+"""Respondents, the interactions that make them eligible, and the suppression list (objections)."""

@@ -1,0 +1,47 @@
+"""People, stored minimally (P9): name and phone encrypted, phone also keyed-hashed, locale."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tilfreds.db import Base
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    name_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    locale: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+
+class Interaction(Base):
+    """A contact with the company that a survey rates (P4, P10): channel, reason, time, case ref."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(120), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(120))
+    case_ref: Mapped[str] = mapped_column(String(120))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """A number that objected (P7), kept only as its keyed hash so it outlives erasure."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]

@@ -1,0 +1,39 @@
+"""Phone numbers and locales as the rest of tilfreds sees them: E.164 mobiles, six locales."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from tilfreds.config import SUPPORTED_LOCALES
+from tilfreds.errors import InvalidInput
+
+_MOBILE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+_LOCALE_ALIASES = {"no": "nb", "nob": "nb", "nno": "nn", "swe": "sv", "dan": "da", "fin": "fi"}
+
+
+def normalise_phone(raw: str, *, region: str) -> str:
+    """The number in E.164, or InvalidInput saying why it cannot receive an SMS."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput("phone is not a phone number", field="phone") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("phone is not a valid number", field="phone")
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise InvalidInput("phone is not a mobile number, so it cannot receive SMS", field="phone")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_locale(raw: str) -> str:
+    """``nb-NO`` -> ``nb``; a language tilfreds cannot speak is refused, not guessed."""
+    tag = raw.strip().replace("_", "-").split("-")[0].lower()
+    tag = _LOCALE_ALIASES.get(tag, tag)
+    if tag not in SUPPORTED_LOCALES:
+        raise InvalidInput(
+            f"locale {raw!r} is not supported; use one of {', '.join(SUPPORTED_LOCALES)}",
+            field="locale",
+        )
+    return tag

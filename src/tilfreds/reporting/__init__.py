@@ -1,0 +1,1 @@
+"""Read-only aggregates for analysts. Small groups are hidden (k-anonymity)."""

@@ -1,0 +1,74 @@
+"""Everything an entrypoint needs, built once from settings: database, keys, clock, SMS transport.
+
+Only entrypoints call ``build_runtime``; it is the one place that reads settings and picks adapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import inspect
+
+from tilfreds import migrate
+from tilfreds.clock import Clock, SystemClock
+from tilfreds.config import SUPPORTED_LOCALES, Settings
+from tilfreds.crypto import Keys, load_keys
+from tilfreds.db import Database
+from tilfreds.errors import ConfigurationError
+from tilfreds.invitations.jobs import SendContext
+from tilfreds.invitations.service import Timing
+from tilfreds.sms.dev import DevTransport
+from tilfreds.sms.transport import Transport
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keys: Keys
+    clock: Clock
+    transport: Transport
+
+    @property
+    def dev_phone_enabled(self) -> bool:
+        return self.transport.name == "dev"
+
+    def send_context(self) -> SendContext:
+        s = self.settings
+        return SendContext(
+            public_url=s.public_url, controller=s.controller_name, sender=s.sms_sender
+        )
+
+    def timing(self) -> Timing:
+        s = self.settings
+        return Timing(
+            delay=timedelta(minutes=s.invite_delay_minutes),
+            valid_for=timedelta(days=s.invitation_valid_days),
+        )
+
+    def upgrade_schema(self) -> None:
+        migrate.upgrade(self.db)
+
+    def schema_exists(self) -> bool:
+        return inspect(self.db.engine).has_table("alembic_version")
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    if settings.default_locale not in SUPPORTED_LOCALES:
+        raise ConfigurationError(
+            f"TILFREDS_DEFAULT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}"
+        )
+    if not settings.sms_sender.isdigit():
+        raise ConfigurationError(
+            "TILFREDS_SMS_SENDER must be numeric: customers cannot reply to an alphanumeric sender"
+        )
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = load_keys(
+        settings.secret_key, data_dir=settings.data_dir, allow_generate=settings.is_embedded
+    )
+    db = Database(settings.resolved_database_url)
+    clock = clock or SystemClock()
+    transport = DevTransport(db, keys, clock)  # the only transport so far; SMPP/HTTP come next
+    return Runtime(settings=settings, db=db, keys=keys, clock=clock, transport=transport)

@@ -1,0 +1,1 @@
+"""Getting text to and from phones: the transport Protocol and its adapters. Knows no surveys."""

@@ -1,0 +1,1 @@
+"""Survey definitions: which questions a survey asks and in what order (P4)."""

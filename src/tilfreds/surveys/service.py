@@ -1,0 +1,65 @@
+"""Look up surveys; make sure the built-in default survey exists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tilfreds.audit import service as audit
+from tilfreds.errors import NotFound
+from tilfreds.surveys.models import Question, Survey
+
+DEFAULT_SLUG = "csat"
+
+
+def list_surveys(session: Session) -> Sequence[Survey]:
+    return session.execute(select(Survey).order_by(Survey.id)).scalars().all()
+
+
+def get_survey(session: Session, slug: str | None) -> Survey:
+    """The survey named by ``slug``, or the default survey when none is named."""
+    query = (
+        select(Survey).where(Survey.slug == slug)
+        if slug
+        else select(Survey).where(Survey.is_default)
+    )
+    survey = session.execute(query.limit(1)).scalar_one_or_none()
+    if survey is None:
+        raise NotFound(
+            f"no survey {slug!r}" if slug else "no default survey is set up", field="survey"
+        )
+    return survey
+
+
+def ensure_default_survey(session: Session, *, now: datetime) -> Survey:
+    """Create the built-in CSAT + contact-consent survey on first start; idempotent."""
+    existing = session.execute(
+        select(Survey).where(Survey.slug == DEFAULT_SLUG)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    has_default = session.execute(select(Survey.id).where(Survey.is_default)).first() is not None
+    survey = Survey(
+        slug=DEFAULT_SLUG,
+        name="Customer satisfaction (CSAT)",
+        is_default=not has_default,
+        created_at=now,
+        questions=[
+            Question(position=1, key="csat", kind="csat", required=True),
+            Question(position=2, key="contact", kind="contact_consent", required=True),
+        ],
+    )
+    session.add(survey)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="survey.created",
+        subject_type="survey",
+        subject_id=survey.id,
+        at=now,
+    )
+    return survey

@@ -1,0 +1,1 @@
+"""Server-rendered pages: the respondent's survey, the dev phone, the console. Work without JS."""

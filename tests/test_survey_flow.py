@@ -1,0 +1,124 @@
+"""One survey end to end through the API and the respondent's pages (P2, P4, P5, P8)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.factories import interaction_payload
+from tilfreds.clock import FrozenClock
+from tilfreds.invitations.models import Invitation, Message
+from tilfreds.responses.models import Response
+from tilfreds.runtime import Runtime
+from tilfreds.sms import dev
+from tilfreds.worker import Worker
+
+
+def _send_and_get_code(client: TestClient, rt: Runtime, **overrides: object) -> str:
+    assert (
+        client.post("/api/v1/interactions", json=interaction_payload(**overrides)).status_code
+        == 201
+    )
+    assert Worker(rt).drain() == 1
+    with rt.db.read_only() as session:
+        body = dev.inbox(session, rt.keys)[0].body
+    match = re.search(r"https://survey\.example\.no/s/(\w+)", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) -> None:
+    code = _send_and_get_code(client, rt)
+    page = client.get(f"/s/{code}")
+    assert page.status_code == 200
+    assert "Hvor fornøyd er du" in page.text  # the respondent's own language (nb)
+    posted = client.post(f"/s/{code}", data={"csat": "4", "contact": "yes"})
+    assert posted.status_code == 303 and posted.headers["location"] == f"/s/{code}/thanks"
+    assert "Takk!" in client.get(f"/s/{code}/thanks").text
+    summary = client.get("/api/v1/reports/summary").json()
+    assert summary["responses"] == 1 and summary["sent"] == 1 and summary["contact_consents"] == 1
+    with rt.db.read_only() as session:
+        response = session.execute(select(Response)).scalar_one()
+        invitation = session.execute(select(Invitation)).scalar_one()
+        assert response.interaction_id == invitation.interaction_id  # P4: tied to what it rates
+        assert response.submitted_at == rt.clock.now()  # P9: date and time of the answer
+        assert {(a.question_key, a.value_int) for a in response.answers} == {
+            ("csat", 4),
+            ("contact", 1),
+        }
+
+
+def test_get_never_spends_the_link(client: TestClient, rt: Runtime) -> None:
+    code = _send_and_get_code(client, rt)
+    for _ in range(3):  # link scanners and previews
+        assert client.get(f"/s/{code}").status_code == 200
+    assert client.post(f"/s/{code}", data={"csat": "5", "contact": "no"}).status_code == 303
+
+
+def test_second_submission_is_refused_and_first_kept(client: TestClient, rt: Runtime) -> None:
+    code = _send_and_get_code(client, rt)
+    client.post(f"/s/{code}", data={"csat": "2", "contact": "no"})
+    again = client.post(f"/s/{code}", data={"csat": "5", "contact": "yes"})
+    assert again.status_code == 303
+    assert "allerede besvart" in client.get(f"/s/{code}").text
+    with rt.db.read_only() as session:
+        response = session.execute(select(Response)).scalar_one()
+        assert not response.contact_consent
+
+
+def test_incomplete_form_is_shown_again_with_an_error_and_nothing_stored(
+    client: TestClient, rt: Runtime
+) -> None:
+    code = _send_and_get_code(client, rt)
+    page = client.post(f"/s/{code}", data={"csat": "9"})
+    assert page.status_code == 422
+    assert "Svar på alle spørsmålene." in page.text
+    with rt.db.read_only() as session:
+        assert session.execute(select(Response)).first() is None
+
+
+def test_p8_an_answer_cancels_what_is_still_queued_for_the_invitation(
+    client: TestClient, rt: Runtime
+) -> None:
+    code = _send_and_get_code(client, rt)
+    with rt.db.unit_of_work() as session:
+        invitation = session.execute(select(Invitation)).scalar_one()
+        session.add(
+            Message(
+                invitation_id=invitation.id,
+                kind="reminder",
+                status="queued",
+                send_after=rt.clock.now() + timedelta(days=2),
+                attempts=0,
+                created_at=rt.clock.now(),
+            )
+        )
+    client.post(f"/s/{code}", data={"csat": "3", "contact": "no"})
+    with rt.db.read_only() as session:
+        reminder = session.execute(select(Message).where(Message.kind == "reminder")).scalar_one()
+        assert (reminder.status, reminder.skip_reason) == ("skipped", "invitation_answered")
+
+
+def test_expired_link_says_closed(client: TestClient, rt: Runtime, clock: FrozenClock) -> None:
+    code = _send_and_get_code(client, rt)
+    clock.advance(timedelta(days=rt.settings.invitation_valid_days, seconds=1))
+    page = client.get(f"/s/{code}")
+    assert page.status_code == 410 and "avsluttet" in page.text
+    assert client.post(f"/s/{code}", data={"csat": "3", "contact": "no"}).status_code == 303
+    with rt.db.read_only() as session:
+        assert session.execute(select(Response)).first() is None
+
+
+def test_unknown_link_is_a_friendly_404(client: TestClient) -> None:
+    page = client.get("/s/doesnotexist")
+    assert page.status_code == 404 and "<form" not in page.text
+
+
+def test_p1_survey_page_names_the_configured_controller(client: TestClient, rt: Runtime) -> None:
+    code = _send_and_get_code(client, rt)
+    text = client.get(f"/s/{code}").text
+    assert rt.settings.controller_name in text and rt.settings.controller_org_no in text
+    assert rt.settings.dpo_email in text
