@@ -32,6 +32,7 @@ def test_two_worker_processes_send_2000_due_messages_exactly_once(rt: Runtime) -
         "TILFREDS_DATABASE_URL": rt.db.url,
         "TILFREDS_SECRET_KEY": rt.settings.secret_key,
         "TILFREDS_PUBLIC_URL": "https://survey.example.no",
+        "TILFREDS_DEV_TRANSPORT_ON_SERVER": "1",
         "TILFREDS_WORKER_BATCH_SIZE": "25",
     }
     cmd = [sys.executable, "-m", "tilfreds", "worker", "--drain"]

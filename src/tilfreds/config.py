@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     )
 
     sms_transport: Literal["dev"] = "dev"
+    dev_transport_on_server: bool = Field(
+        default=False,
+        description="Allow the dev transport (whose phone page needs no sign-in) off SQLite.",
+    )
     sms_sender: str = Field(default="2270", description="Numeric sender, so customers can reply.")
     default_region: str = Field(default="NO", description="Region for phone numbers without +code.")
     default_locale: str = "nb"

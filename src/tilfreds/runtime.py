@@ -63,6 +63,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         raise ConfigurationError(
             "TILFREDS_SMS_SENDER must be numeric: customers cannot reply to an alphanumeric sender"
         )
+    if settings.sms_transport == "dev" and not (
+        settings.is_embedded or settings.dev_transport_on_server
+    ):
+        raise ConfigurationError(
+            "the dev SMS transport shows every message, unauthenticated, at /dev/phone; on a "
+            "server configure a real transport, or set TILFREDS_DEV_TRANSPORT_ON_SERVER=1 for a "
+            "test system with no real data"
+        )
     if settings.is_embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(
