@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,19 +21,19 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 
 
-def _digest(
-    *,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: str,
-    fields: list[str],
-    prev_hash: str,
-) -> str:
+def _digest(entry: AuditEntry) -> str:
+    """The entry's hash: its content and its predecessor's hash, canonically serialised."""
     payload = json.dumps(
-        [seq, at.isoformat(), actor, action, subject_type, subject_id, sorted(fields), prev_hash],
+        [
+            entry.seq,
+            entry.at.isoformat(),
+            entry.actor,
+            entry.action,
+            entry.subject_type,
+            entry.subject_id,
+            sorted(entry.fields),
+            entry.prev_hash,
+        ],
         separators=(",", ":"),
         ensure_ascii=True,
     )
@@ -57,31 +57,19 @@ def record(
     if head is None:  # the migration creates it; recreate if someone removed it
         head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
         session.add(head)
-    seq, prev = head.seq + 1, head.hash
-    at = at.replace(microsecond=0)
-    names = sorted(fields or [])
     entry = AuditEntry(
-        seq=seq,
-        at=at,
+        seq=head.seq + 1,
+        at=at.astimezone(UTC).replace(microsecond=0),  # as it reads back from any database
         actor=actor,
         action=action,
         subject_type=subject_type,
         subject_id=str(subject_id),
-        fields=names,
-        prev_hash=prev,
-        hash=_digest(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=str(subject_id),
-            fields=names,
-            prev_hash=prev,
-        ),
+        fields=sorted(fields or []),
+        prev_hash=head.hash,
     )
+    entry.hash = _digest(entry)
     session.add(entry)
-    head.seq, head.hash = seq, entry.hash
+    head.seq, head.hash = entry.seq, entry.hash
     session.flush()
     return entry
 
@@ -106,16 +94,7 @@ def verify(session: Session) -> Verification:
             )
         if entry.prev_hash != expected_prev:
             return Verification(False, count, f"entry {entry.seq} does not follow its predecessor")
-        actual = _digest(
-            seq=entry.seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            subject_type=entry.subject_type,
-            subject_id=entry.subject_id,
-            fields=list(entry.fields),
-            prev_hash=entry.prev_hash,
-        )
+        actual = _digest(entry)
         if actual != entry.hash:
             return Verification(False, count, f"entry {entry.seq} was changed after it was written")
         expected_prev, expected_seq = entry.hash, entry.seq + 1

@@ -9,6 +9,7 @@ from tilfreds.api.deps import RuntimeDep
 from tilfreds.errors import InvalidInput, NotFound
 from tilfreds.invitations import service as invitations
 from tilfreds.responses import service as responses
+from tilfreds.runtime import Runtime
 from tilfreds.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -20,31 +21,45 @@ def _state_page(request: Request, *, locale: str, state: str, status_code: int) 
     return page(request, "state.html", locale=locale, state=state, status_code=status_code)
 
 
+def _invalid_link(request: Request, rt: Runtime) -> HTMLResponse:
+    return _state_page(request, locale=rt.settings.default_locale, state="invalid", status_code=404)
+
+
+def _survey_page(
+    request: Request,
+    found: invitations.OpenInvitation,
+    *,
+    values: dict[str, str],
+    error: str | None,
+    status_code: int,
+) -> HTMLResponse:
+    return page(
+        request,
+        "survey.html",
+        locale=found.locale,
+        code=found.invitation.code,
+        questions=list(found.survey.questions),
+        scale=_SCALE,
+        values=values,
+        error=error,
+        status_code=status_code,
+    )
+
+
 @router.get("/s/{code}", response_class=HTMLResponse)
 def show_survey(code: str, request: Request, rt: RuntimeDep) -> Response:
     with rt.db.read_only() as session:
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _state_page(
-                request, locale=rt.settings.default_locale, state="invalid", status_code=404
-            )
+            return _invalid_link(request, rt)
         try:
             responses.ensure_open(found.invitation, now=rt.clock.now())
         except responses.AlreadyAnswered:
             return _state_page(request, locale=found.locale, state="answered", status_code=200)
         except responses.InvitationClosed:
             return _state_page(request, locale=found.locale, state="expired", status_code=410)
-        return page(
-            request,
-            "survey.html",
-            locale=found.locale,
-            code=code,
-            questions=list(found.survey.questions),
-            scale=_SCALE,
-            values={},
-            error=None,
-        )
+        return _survey_page(request, found, values={}, error=None, status_code=200)
 
 
 @router.post("/s/{code}", response_class=HTMLResponse)
@@ -54,24 +69,14 @@ async def submit_survey(code: str, request: Request, rt: RuntimeDep) -> Response
         with rt.db.unit_of_work() as session:
             responses.submit(session, code=code, form=form, now=rt.clock.now())
     except NotFound:
-        return _state_page(
-            request, locale=rt.settings.default_locale, state="invalid", status_code=404
-        )
+        return _invalid_link(request, rt)
     except (responses.AlreadyAnswered, responses.InvitationClosed):
         return RedirectResponse(f"/s/{code}", status_code=303)
     except InvalidInput as exc:
         with rt.db.read_only() as session:
             found = invitations.find_invitation(session, code)
-            return page(
-                request,
-                "survey.html",
-                locale=found.locale,
-                code=code,
-                questions=list(found.survey.questions),
-                scale=_SCALE,
-                values=form,
-                error=exc.details.get("field"),
-                status_code=422,
+            return _survey_page(
+                request, found, values=form, error=exc.details.get("field"), status_code=422
             )
     return RedirectResponse(f"/s/{code}/thanks", status_code=303)
 
@@ -82,9 +87,7 @@ def thanks(code: str, request: Request, rt: RuntimeDep) -> Response:
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _state_page(
-                request, locale=rt.settings.default_locale, state="invalid", status_code=404
-            )
+            return _invalid_link(request, rt)
     if found.invitation.status != "answered":
         return RedirectResponse(f"/s/{code}", status_code=303)
     return _state_page(request, locale=found.locale, state="thanks", status_code=200)
