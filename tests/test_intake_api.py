@@ -103,3 +103,19 @@ def test_api_needs_a_valid_token(client: TestClient) -> None:
         r = client.post("/api/v1/interactions", json=interaction_payload(), headers=headers)
         assert r.status_code == 401
         assert client.get("/api/v1/reports/summary", headers=headers).status_code == 401
+
+
+def test_concurrent_duplicates_make_one_interaction_and_no_error(
+    client: TestClient, rt: Runtime
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = interaction_payload(external_id="raced")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(
+            pool.map(
+                lambda _: client.post("/api/v1/interactions", json=body).status_code, range(16)
+            )
+        )
+    assert codes == [200] * 15 + [201]
+    assert (count(rt, Person), count(rt, Interaction), count(rt, Message)) == (1, 1, 1)

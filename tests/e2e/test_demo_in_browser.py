@@ -74,7 +74,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
-def test_p21_person_goes_from_phone_inbox_through_survey_to_dashboard(
+def test_p3_p4_person_goes_from_phone_inbox_through_survey_to_dashboard(
     demo: tuple[str, str], tmp_path: Path
 ) -> None:
     if not Path(CHROMIUM).exists():
