@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -56,4 +59,16 @@ def test_any_text_in_a_valid_shape_is_accepted_or_refused_never_500(
     )
     response = client.post("/api/v1/interactions", json=body)
     assert response.status_code in {200, 201, 422}, response.text
-    assert (response.status_code == 422) == (locale == "xx"), response.text
+    control = any(unicodedata.category(c) == "Cc" for c in name + reason + external_id)
+    assert (response.status_code == 422) == (locale == "xx" or control), response.text
+
+
+@pytest.mark.parametrize("path", ["/s/%00", "/s/abc%00def", "/s/" + "a" * 300, "/s/æøå"])
+def test_odd_survey_links_are_a_404_page(client: TestClient, path: str) -> None:
+    for response in (client.get(path), client.post(path, data={"csat": "3"})):
+        assert response.status_code == 404 and "<form" not in response.text
+
+
+def test_nul_in_a_dev_phone_reply_is_refused_on_the_page(client: TestClient) -> None:
+    response = client.post("/dev/phone/reply", data={"phone": "+4741234567", "text": "a\x00b"})
+    assert response.status_code == 303 and "error=input" in response.headers["location"]

@@ -34,6 +34,7 @@ def verify_cli(rt: Runtime) -> tuple[int, str]:
         "TILFREDS_DATABASE_URL": rt.db.url,
         "TILFREDS_SECRET_KEY": rt.settings.secret_key,
         "TILFREDS_DATA_DIR": str(rt.settings.data_dir),
+        "TILFREDS_DEV_TRANSPORT_ON_SERVER": "1",
     }
     result = CliRunner().invoke(app, ["audit", "verify"], env=env)
     return result.exit_code, result.output

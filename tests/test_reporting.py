@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from tests.factories import interaction_in
-from tilfreds.invitations import jobs
 from tilfreds.invitations.service import receive_interaction
 from tilfreds.reporting import service as reporting
 from tilfreds.reporting.service import MIN_GROUP
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
+from tilfreds.worker import Worker
 
 
 def answered(rt: Runtime, scores: list[int]) -> None:
     now = rt.clock.now()
     with rt.db.unit_of_work() as session:
-        for n, score in enumerate(scores):
-            intake = receive_interaction(
+        codes = [
+            receive_interaction(
                 session, rt.keys, interaction_in(n), timing=rt.timing(), now=now, actor="test"
-            )
-            for mid in jobs.claim_due(
-                session, worker_id="t", now=now, limit=5, lease=timedelta(minutes=1)
-            ):
-                jobs.mark_sent(
-                    session,
-                    message_id=mid,
-                    worker_id="t",
-                    transport="dev",
-                    provider_id="x",
-                    now=now,
-                )
+            ).invitation.code
+            for n in range(len(scores))
+        ]
+    Worker(rt).drain()
+    with rt.db.unit_of_work() as session:
+        for code, score in zip(codes, scores, strict=True):
             responses.submit(
-                session,
-                code=intake.invitation.code,
-                form={"csat": str(score), "contact": "no"},
-                now=now,
+                session, code=code, form={"csat": str(score), "contact": "no"}, now=now
             )
 
 

@@ -128,3 +128,34 @@ def test_message_of_a_dead_worker_is_picked_up_after_its_lease(
     clock.advance(timedelta(minutes=5, seconds=1))
     assert Worker(rt).drain() == 1
     assert statuses(rt) == [("sent", None)]
+
+
+class BrokenTransport:
+    """An adapter with a bug: the second submission raises something it should not."""
+
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, sms: OutboundSms) -> Submitted:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("adapter bug")
+        return Submitted(provider_id=f"p{self.calls}")
+
+
+def test_an_adapter_bug_loses_no_outcome_and_drops_no_message(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    rt.transport = BrokenTransport()
+    with rt.db.unit_of_work() as session:
+        for n in range(3):
+            receive_interaction(
+                session, rt.keys, interaction_in(n), timing=rt.timing(), now=clock.now(), actor="t"
+            )
+    assert Worker(rt).drain() == 3
+    with rt.db.read_only() as session:
+        rows = session.execute(select(Message).order_by(Message.id)).scalars().all()
+    assert [m.status for m in rows] == ["sent", "queued", "sent"]
+    assert "adapter bug" in (rows[1].last_error or "")

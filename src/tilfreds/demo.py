@@ -13,6 +13,7 @@ from tilfreds.invitations import jobs
 from tilfreds.invitations.service import InteractionIn, receive_interaction
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
+from tilfreds.sms.transport import Submitted
 from tilfreds.surveys.service import ensure_default_survey
 
 FRESH = (
@@ -53,17 +54,16 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
             if not intake.created:
                 continue
             added += 1
-            for message_id in jobs.claim_due(
+            claimed = jobs.claim_due(
                 session, worker_id="demo", now=when, limit=10, lease=timedelta(minutes=5)
-            ):
-                jobs.mark_sent(
-                    session,
-                    message_id=message_id,
-                    worker_id="demo",
-                    transport="demo",
-                    provider_id="history",
-                    now=when,
-                )
+            )
+            jobs.record_outcomes(
+                session,
+                worker_id="demo",
+                transport="demo",
+                outcomes={message_id: Submitted(provider_id="history") for message_id in claimed},
+                now=when,
+            )
             if rng.random() < 0.7:
                 form = {
                     "csat": str(rng.choice(_SCORES)),

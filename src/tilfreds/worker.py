@@ -46,33 +46,23 @@ class Worker:
             return 0
         with rt.db.unit_of_work() as session:
             batch = jobs.prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
-        outcomes: list[tuple[int, Submitted | TransportError]] = []
+        outcomes: dict[int, Submitted | TransportError] = {}
         for sms in batch:
             try:
-                outcomes.append((int(sms.reference), rt.transport.send(sms)))
+                outcomes[int(sms.reference)] = rt.transport.send(sms)
             except TransportError as exc:
-                outcomes.append((int(sms.reference), exc))
-        done = rt.clock.now()
+                outcomes[int(sms.reference)] = exc
+            except Exception as exc:  # an adapter bug must not lose the outcomes before it
+                log.exception("transport %s failed unexpectedly", rt.transport.name)
+                outcomes[int(sms.reference)] = TransportError(repr(exc), retryable=True)
         with rt.db.unit_of_work() as session:
-            for message_id, outcome in outcomes:
-                if isinstance(outcome, Submitted):
-                    jobs.mark_sent(
-                        session,
-                        message_id=message_id,
-                        worker_id=self.id,
-                        transport=rt.transport.name,
-                        provider_id=outcome.provider_id,
-                        now=done,
-                    )
-                else:
-                    jobs.mark_failed(
-                        session,
-                        message_id=message_id,
-                        worker_id=self.id,
-                        error=str(outcome),
-                        retryable=outcome.retryable,
-                        now=done,
-                    )
+            jobs.record_outcomes(
+                session,
+                worker_id=self.id,
+                transport=rt.transport.name,
+                outcomes=outcomes,
+                now=rt.clock.now(),
+            )
         return len(ids)
 
     def drain(self) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilfreds.api.deps import OperatorDep, RuntimeDep
+from tilfreds.fields import Line, Text
 from tilfreds.invitations import inbound
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
@@ -133,8 +134,8 @@ def dev_outbox(rt: RuntimeDep) -> list[OutboxItem]:
 class InboundIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    sender: str = Field(alias="from", min_length=3, max_length=32)
-    text: str = Field(max_length=1600)
+    sender: Line = Field(alias="from", min_length=3, max_length=32)
+    text: Text = Field(max_length=1600)
 
 
 class InboundOut(BaseModel):

@@ -7,19 +7,19 @@ across a crash, exactly once otherwise). Provider I/O happens between transactio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.texts import invitation_sms
-from tilfreds.people import service as people
-from tilfreds.people.models import Person
-from tilfreds.sms.transport import OutboundSms
+from tilfreds.people.models import Person, Suppression
+from tilfreds.sms.transport import OutboundSms, Submitted, TransportError
 
 MAX_ATTEMPTS = 5
 
@@ -34,20 +34,32 @@ class SendContext:
 def claim_due(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
 ) -> list[int]:
-    """Ids of up to ``limit`` due messages, now leased to ``worker_id``."""
-    due = or_(
-        (Message.status == "queued") & (Message.send_after <= now),
-        (Message.status == "sending") & (Message.lease_until < now),
-    )
-    ids = list(
+    """Ids of up to ``limit`` due messages, now leased to ``worker_id``. Messages whose lease ran
+    out (their worker died) come first; each query is a plain range on (status, ...) so it stays
+    cheap however long the history of sent messages grows."""
+    expired = list(
         session.execute(
             select(Message.id)
-            .where(due)
-            .order_by(Message.send_after, Message.id)
+            .where(Message.status == "sending", Message.lease_until < now)
+            .order_by(Message.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).scalars()
     )
+    queued = (
+        list(
+            session.execute(
+                select(Message.id)
+                .where(Message.status == "queued", Message.send_after <= now)
+                .order_by(Message.send_after, Message.id)
+                .limit(limit - len(expired))
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        if len(expired) < limit
+        else []
+    )
+    ids = expired + queued
     if ids:
         session.execute(
             update(Message)
@@ -68,18 +80,19 @@ def prepare(
     """The SMS for each claimed message that may still go out; the rest are skipped with a reason
     (eligibility is decided again here, at send time)."""
     rows = session.execute(
-        select(Message, Invitation, Person)
+        select(Message, Invitation, Person, Suppression.id)
         .join(Invitation, Invitation.id == Message.invitation_id)
         .join(Person, Person.id == Invitation.person_id)
+        .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
         .where(Message.id.in_(ids))
         .order_by(Message.id)
     ).all()
     out: list[OutboundSms] = []
-    for message, invitation, person in rows:
+    for message, invitation, person, suppression_id in rows:
         facts = MessageFacts(
             invitation_status=invitation.status,
             expires_at=invitation.expires_at,
-            suppressed=people.is_suppressed(session, person.phone_index),
+            suppressed=suppression_id is not None,
         )
         decision = may_send(facts, now=now)
         if isinstance(decision, Skip):
@@ -107,41 +120,34 @@ def prepare(
     return out
 
 
-def mark_sent(
+def record_outcomes(
     session: Session,
     *,
-    message_id: int,
     worker_id: str,
     transport: str,
-    provider_id: str,
+    outcomes: Mapping[int, Submitted | TransportError],
     now: datetime,
 ) -> None:
-    message = session.get(Message, message_id)
-    if message is None or message.claimed_by != worker_id:
-        return  # lease lost to another worker; its outcome stands
-    message.status, message.sent_at, message.lease_until = "sent", now, None
-    message.transport, message.provider_id = transport, provider_id
-    invitation = session.get(Invitation, message.invitation_id)
-    if invitation is not None and invitation.status == "pending":
-        invitation.status, invitation.sent_at = "sent", now
-
-
-def mark_failed(
-    session: Session,
-    *,
-    message_id: int,
-    worker_id: str,
-    error: str,
-    retryable: bool,
-    now: datetime,
-) -> None:
-    """Back off and retry a retryable failure (never drop it); give up after MAX_ATTEMPTS."""
-    message = session.get(Message, message_id)
-    if message is None or message.claimed_by != worker_id:
+    """Record what the transport said for each message this worker still holds: sent, or a
+    failure that is retried with back-off (never dropped) until MAX_ATTEMPTS. A message whose lease
+    passed to another worker is left to that worker."""
+    if not outcomes:
         return
-    message.last_error, message.lease_until = error[:200], None
-    if retryable and message.attempts < MAX_ATTEMPTS:
-        message.status = "queued"
-        message.send_after = now + timedelta(seconds=30 * 2 ** (message.attempts - 1))
-    else:
-        message.status = "failed"
+    rows = session.execute(
+        select(Message, Invitation)
+        .join(Invitation, Invitation.id == Message.invitation_id)
+        .where(Message.id.in_(list(outcomes)), Message.claimed_by == worker_id)
+    ).all()
+    for message, invitation in rows:
+        outcome = outcomes[message.id]
+        message.lease_until = None
+        if isinstance(outcome, Submitted):
+            message.status, message.sent_at = "sent", now
+            message.transport, message.provider_id = transport, outcome.provider_id
+            if invitation.status == "pending":
+                invitation.status, invitation.sent_at = "sent", now
+        elif outcome.retryable and message.attempts < MAX_ATTEMPTS:
+            message.status, message.last_error = "queued", str(outcome)[:200]
+            message.send_after = now + timedelta(seconds=30 * 2 ** (message.attempts - 1))
+        else:
+            message.status, message.last_error = "failed", str(outcome)[:200]

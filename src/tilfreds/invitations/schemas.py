@@ -8,27 +8,29 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from tilfreds.fields import Line
+
 Channel = Literal["phone", "chat", "letter", "web", "email", "sms"]
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    phone: str = Field(min_length=3, max_length=32)
-    locale: str = Field(default="", max_length=16)
+    name: Line = Field(min_length=1, max_length=200)
+    phone: Line = Field(min_length=3, max_length=32)
+    locale: Line = Field(default="", max_length=16)
 
 
 class InteractionPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=120)
-    survey: str | None = Field(default=None, max_length=60)
+    external_id: Line = Field(min_length=1, max_length=120)
+    survey: Line | None = Field(default=None, max_length=60)
     customer: CustomerIn
     channel: Channel
-    reason: str = Field(min_length=1, max_length=120)
+    reason: Line = Field(min_length=1, max_length=120)
     occurred_at: AwareDatetime
-    case_ref: str = Field(default="", max_length=120)
+    case_ref: Line = Field(default="", max_length=120)
 
 
 class InvitationOut(BaseModel):

@@ -154,6 +154,8 @@ class OpenInvitation:
 def find_invitation(session: Session, code: str, *, lock: bool = False) -> OpenInvitation:
     """The invitation behind a short link, whatever its state; reading spends nothing. ``lock``
     holds its row until commit, so two submissions of one link cannot both pass the checks."""
+    if not (code.isascii() and code.isalnum() and len(code) <= 16):
+        raise NotFound("this link is not valid")  # never a code we made; don't ask the database
     query = (
         select(Invitation, Person.locale)
         .join(Person, Person.id == Invitation.person_id)

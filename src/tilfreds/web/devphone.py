@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from tilfreds.api.deps import RuntimeDep
 from tilfreds.errors import InvalidInput
+from tilfreds.fields import single_line, storable
 from tilfreds.invitations import inbound
 from tilfreds.people.phones import normalise_phone
 from tilfreds.sms import dev
@@ -58,9 +59,10 @@ def reply(
     if not rt.dev_phone_enabled:
         raise HTTPException(404)
     try:
-        number = normalise_phone(phone, region=rt.settings.default_region)
-    except InvalidInput:
-        return RedirectResponse("/dev/phone?error=phone", status_code=303)
+        number = normalise_phone(single_line(phone), region=rt.settings.default_region)
+        text = storable(text)
+    except (InvalidInput, ValueError):
+        return RedirectResponse("/dev/phone?error=input", status_code=303)
     if text.strip():
         now = rt.clock.now()
         with rt.db.unit_of_work() as session:
