@@ -119,3 +119,22 @@ def test_concurrent_duplicates_make_one_interaction_and_no_error(
         )
     assert codes == [200] * 15 + [201]
     assert (count(rt, Person), count(rt, Interaction), count(rt, Message)) == (1, 1, 1)
+
+
+def test_concurrent_intake_keeps_one_unbroken_audit_chain(client: TestClient, rt: Runtime) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tilfreds.audit.service import verify
+
+    def post(n: int) -> int:
+        # the same person in every call, so registrations race too
+        body = interaction_payload(external_id=f"ext-{n % 12}")
+        return client.post("/api/v1/interactions", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(post, range(40)))
+    assert sorted(set(codes)) == [200, 201] and codes.count(201) == 12
+    with rt.db.read_only() as session:
+        result = verify(session)
+    assert result.ok, result.problem
+    assert (count(rt, Person), count(rt, Interaction)) == (1, 12)

@@ -19,6 +19,7 @@ from tilfreds.audit.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+_LOCKED_HEAD = "tilfreds.audit.head"  # session.info key: the head row this transaction locked
 
 
 def _digest(entry: AuditEntry) -> str:
@@ -40,6 +41,24 @@ def _digest(entry: AuditEntry) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked once per (sub)transaction. The lock is taken again after a savepoint
+    it was taken in ends, since rolling back a savepoint releases the row locks taken inside it."""
+    txn = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get(_LOCKED_HEAD)
+    if cached is not None and cached[0] is txn and txn is not None and txn.is_active:
+        head: AuditHead = cached[1]
+        return head
+    found = session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if found is None:  # the migration creates it; recreate if someone removed it
+        found = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
+        session.add(found)
+    session.info[_LOCKED_HEAD] = (txn, found)
+    return found
+
+
 def record(
     session: Session,
     *,
@@ -51,12 +70,7 @@ def record(
     fields: list[str] | None = None,
 ) -> AuditEntry:
     """Append who (``actor``) did ``action`` to which record, naming fields, never values."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:  # the migration creates it; recreate if someone removed it
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
-        session.add(head)
+    head = _locked_head(session)
     entry = AuditEntry(
         seq=head.seq + 1,
         at=at.astimezone(UTC).replace(microsecond=0),  # as it reads back from any database
@@ -70,7 +84,6 @@ def record(
     entry.hash = _digest(entry)
     session.add(entry)
     head.seq, head.hash = entry.seq, entry.hash
-    session.flush()
     return entry
 
 

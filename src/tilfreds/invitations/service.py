@@ -64,17 +64,21 @@ def receive_interaction(
     existing = _intake_for(session, data.external_id)
     if existing is not None:
         return existing
-    survey = surveys.get_survey(session, data.survey)
+    survey = surveys.survey_id(session, data.survey)
     try:
         with session.begin_nested():
-            return _create(session, keys, data, survey=survey, timing=timing, now=now, actor=actor)
+            return _create(
+                session, keys, data, survey_id=survey, timing=timing, now=now, actor=actor
+            )
     except IntegrityError:
         # a concurrent request won the race for this external_id (or registered the same person)
         existing = _intake_for(session, data.external_id)
         if existing is not None:
             return existing
         with session.begin_nested():
-            return _create(session, keys, data, survey=survey, timing=timing, now=now, actor=actor)
+            return _create(
+                session, keys, data, survey_id=survey, timing=timing, now=now, actor=actor
+            )
 
 
 def _intake_for(session: Session, external_id: str) -> Intake | None:
@@ -92,7 +96,7 @@ def _create(
     keys: Keys,
     data: InteractionIn,
     *,
-    survey: Survey,
+    survey_id: int,
     timing: Timing,
     now: datetime,
     actor: str,
@@ -114,7 +118,7 @@ def _create(
     invitation = Invitation(
         interaction_id=interaction.id,
         person_id=person.id,
-        survey_id=survey.id,
+        survey_id=survey_id,
         code=new_code(),
         status="pending",
         created_at=now,

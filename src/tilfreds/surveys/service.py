@@ -19,19 +19,15 @@ def list_surveys(session: Session) -> Sequence[Survey]:
     return session.execute(select(Survey).order_by(Survey.id)).scalars().all()
 
 
-def get_survey(session: Session, slug: str | None) -> Survey:
-    """The survey named by ``slug``, or the default survey when none is named."""
-    query = (
-        select(Survey).where(Survey.slug == slug)
-        if slug
-        else select(Survey).where(Survey.is_default)
-    )
-    survey = session.execute(query.limit(1)).scalar_one_or_none()
-    if survey is None:
+def survey_id(session: Session, slug: str | None) -> int:
+    """The id of the survey named by ``slug`` (or of the default survey), without its questions."""
+    query = select(Survey.id).where(Survey.slug == slug if slug else Survey.is_default)
+    found = session.execute(query.limit(1)).scalar_one_or_none()
+    if found is None:
         raise NotFound(
             f"no survey {slug!r}" if slug else "no default survey is set up", field="survey"
         )
-    return survey
+    return found
 
 
 def ensure_default_survey(session: Session, *, now: datetime) -> Survey:
