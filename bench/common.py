@@ -1,0 +1,250 @@
+"""What every benchmark shares: databases (SQLite temp file, PostgreSQL ``tilfreds_bench``), the
+runtime built as the tests build it, a null SMS transport, input factories and machine facts.
+Measures nothing itself."""
+
+from __future__ import annotations
+
+import base64
+import os
+import platform
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
+from sqlalchemy import create_engine, make_url, text
+
+from tilfreds import migrate
+from tilfreds.clock import SystemClock
+from tilfreds.config import Settings
+from tilfreds.crypto import Keys, generate_master_key
+from tilfreds.db import Database
+from tilfreds.invitations.service import InteractionIn
+from tilfreds.runtime import Runtime
+from tilfreds.sms.transport import OutboundSms, Submitted
+from tilfreds.surveys.service import ensure_default_survey
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG_URL = os.environ.get(
+    "TILFREDS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/tilfreds_bench"
+)
+PUBLIC_URL = "https://survey.example.no"
+SECRET = generate_master_key()  # a throwaway key: benchmark data is never kept
+
+
+class NullTransport:
+    """A ``tilfreds.sms.transport.Transport`` that takes every SMS at once, so a worker's time is
+    all database and queue work. ``on_send`` (if given) is told of each SMS, for progress bars."""
+
+    name = "null"
+
+    def __init__(self, on_send: Callable[[], object] | None = None) -> None:
+        self.sent = 0
+        self.on_send = on_send
+
+    def send(self, sms: OutboundSms) -> Submitted:
+        self.sent += 1
+        if self.on_send is not None:
+            self.on_send()
+        return Submitted(provider_id=f"null-{sms.reference}")
+
+
+# --- input -------------------------------------------------------------------------------------
+
+OCCURRED_AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def phone_digits(n: int) -> str:
+    """A distinct, valid Norwegian mobile number (8 digits starting with 4) for each ``n``."""
+    return f"4{1_000_000 + n:07d}"
+
+
+def interaction_in(n: int, *, prefix: str = "bench") -> InteractionIn:
+    """Service-level input, already normalised as the API would hand it over."""
+    return InteractionIn(
+        external_id=f"{prefix}-{n}",
+        survey=None,
+        name=f"Kunde {n}",
+        phone_e164=f"+47{phone_digits(n)}",
+        locale="nb",
+        channel="phone",
+        reason="payment plan",
+        occurred_at=OCCURRED_AT,
+        case_ref=f"C-{n}",
+    )
+
+
+def interaction_payload(n: int, *, prefix: str = "bench") -> dict[str, Any]:
+    """The JSON a case system posts to ``/api/v1/interactions``."""
+    digits = phone_digits(n)
+    return {
+        "external_id": f"{prefix}-{n}",
+        "customer": {
+            "name": f"Kunde {n}",
+            "phone": f"{digits[:3]} {digits[3:5]} {digits[5:]}",
+            "locale": "nb-NO",
+        },
+        "channel": "phone",
+        "reason": "payment plan",
+        "occurred_at": OCCURRED_AT.isoformat(),
+        "case_ref": f"C-{n}",
+    }
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+def prepare_postgres(url: str) -> None:
+    """Create the benchmark database if needed and give it an empty ``public`` schema."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def postgres_version(url: str) -> str | None:
+    """The server's version, or None when it cannot be reached (its benchmarks are skipped)."""
+    try:
+        prepare_postgres(url)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return str(conn.execute(text("SHOW server_version")).scalar_one())
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"note: PostgreSQL unreachable at {url}; skipping it ({reason})")
+        return None
+
+
+def fresh_database(kind: str, *, workdir: Path, pg_url: str, name: str) -> Database:
+    """An empty, migrated database with the default survey: a new SQLite file in ``workdir``,
+    or PostgreSQL's ``public`` schema dropped and recreated."""
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / f'{name}.sqlite3'}"
+    else:
+        prepare_postgres(pg_url)
+        url = pg_url
+    db = Database(url)
+    migrate.upgrade(db)
+    with db.unit_of_work() as session:
+        ensure_default_survey(session, now=datetime.now(UTC))
+    return db
+
+
+def make_runtime(
+    db: Database, *, workdir: Path, batch_size: int, transport: NullTransport
+) -> Runtime:
+    """A runtime assembled like ``tests/conftest.py`` does, with the real system clock."""
+    settings = Settings(
+        data_dir=workdir,
+        database_url=db.url,
+        secret_key=SECRET,
+        public_url=PUBLIC_URL,
+        worker_batch_size=batch_size,
+    )
+    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
+    return Runtime(settings=settings, db=db, keys=keys, clock=SystemClock(), transport=transport)
+
+
+# --- reporting helpers -------------------------------------------------------------------------
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}", table_column=Column(width=42, no_wrap=True)),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _memory_total() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024**2:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return out.stdout.strip() + (" + uncommitted changes in src/" if dirty.stdout else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_facts(pg_version: str | None) -> dict[str, str]:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    return {
+        "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPUs": f"{os.cpu_count()} × {_cpu_model()}",
+        "Memory": _memory_total(),
+        "OS": platform.platform(),
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "SQLite": sqlite3.sqlite_version,
+        "PostgreSQL": pg_version or "unreachable (its benchmarks were skipped)",
+        "tilfreds": f"{version('tilfreds')} at commit {_git_revision()}",
+        "Libraries": ", ".join(
+            f"{d} {version(d)}" for d in ("sqlalchemy", "fastapi", "uvicorn", "psycopg", "httpx")
+        ),
+    }

@@ -1,0 +1,203 @@
+"""Intake over HTTP: M sequential ``POST /api/v1/interactions`` to the real app under uvicorn,
+against the same client hitting a bare FastAPI ``POST /echo`` under the same uvicorn setup (the
+limit). Reports requests/second and p50/p95 latency."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.common import (
+    PUBLIC_URL,
+    ROOT,
+    SECRET,
+    fresh_database,
+    interaction_payload,
+    progress,
+)
+from bench.servers import HOST
+from tilfreds.db import Database
+from tilfreds.operators.service import create_token
+from tilfreds.people.models import Interaction
+
+WARMUP = 20  # requests sent first and not measured, on both servers
+STARTUP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    server: str  # "tilfreds" or "echo"
+    database: str  # "sqlite", "postgresql" or "-" for the echo app
+    requests: int
+    seconds: float
+    latencies_ms: tuple[float, ...]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p95(self) -> float:
+        return statistics.quantiles(self.latencies_ms, n=20, method="inclusive")[18]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(app: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``python -m bench.servers APP`` on a free loopback port; yield its base URL; stop it
+    (SIGTERM, then SIGKILL if it lingers). It also stops itself after a bounded time."""
+    port = _free_port()
+    base = f"http://{HOST}:{port}"
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("TILFREDS_")}
+    child_env.update(env or {})
+    cmd = [sys.executable, "-m", "bench.servers", app, "--port", str(port)]
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=log)
+        try:
+            _wait_until_up(proc, base, log)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Any) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    with httpx.Client(base_url=base, trust_env=False, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read()}")
+            try:
+                client.get("/")  # any HTTP answer (404 included) means it is listening
+            except httpx.TransportError:
+                time.sleep(0.1)
+                continue
+            return
+    raise RuntimeError(f"server at {base} did not start within {STARTUP_SECONDS:.0f}s")
+
+
+def hammer(
+    base: str,
+    path: str,
+    bodies: list[dict[str, Any]],
+    *,
+    warmup: list[dict[str, Any]],
+    expect: int,
+    headers: dict[str, str],
+    label: str,
+) -> tuple[float, tuple[float, ...]]:
+    """POST each body in turn on one keep-alive connection; wall time and per-request ms."""
+    latencies: list[float] = []
+    with (
+        httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=30.0) as client,
+        progress() as bar,
+    ):
+        for body in warmup:
+            _expect(client.post(path, json=body), expect)
+        task = bar.add_task(label, total=len(bodies))
+        start = time.perf_counter()
+        for body in bodies:
+            t0 = time.perf_counter()
+            response = client.post(path, json=body)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            _expect(response, expect)
+            bar.advance(task)
+        elapsed = time.perf_counter() - start
+    return elapsed, tuple(latencies)
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}, expected {status}: {response.text[:300]}"
+        )
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> IntakeResult:
+    db = fresh_database(kind, workdir=workdir, pg_url=pg_url, name="intake")
+    try:
+        with db.unit_of_work() as session:
+            token = create_token(session, name="bench", role="admin", now=datetime.now(UTC))
+    finally:
+        db.dispose()
+    env = {
+        "TILFREDS_DATABASE_URL": db.url,
+        "TILFREDS_SECRET_KEY": SECRET,
+        "TILFREDS_PUBLIC_URL": PUBLIC_URL,
+        "TILFREDS_DATA_DIR": str(workdir),
+    }
+    bodies = [interaction_payload(n) for n in range(requests)]
+    warmup = [interaction_payload(n, prefix="warmup") for n in range(WARMUP)]
+    with running_server("tilfreds", env) as base:
+        seconds, latencies = hammer(
+            base,
+            "/api/v1/interactions",
+            bodies,
+            warmup=warmup,
+            expect=201,
+            headers=_headers(token),
+            label=f"{kind}: POST /api/v1/interactions",
+        )
+    _check_stored(db.url, requests + WARMUP)
+    return IntakeResult("tilfreds", kind, requests, seconds, latencies)
+
+
+def run_echo(*, requests: int) -> IntakeResult:
+    """The same bodies, headers and client against the bare app."""
+    bodies = [interaction_payload(n) for n in range(requests)]
+    warmup = [interaction_payload(n, prefix="warmup") for n in range(WARMUP)]
+    with running_server("echo") as base:
+        seconds, latencies = hammer(
+            base,
+            "/echo",
+            bodies,
+            warmup=warmup,
+            expect=200,
+            headers=_headers("tf_" + "x" * 43),
+            label="bare FastAPI: POST /echo (limit)",
+        )
+    return IntakeResult("echo", "-", requests, seconds, latencies)
+
+
+def _check_stored(url: str, expected: int) -> None:
+    db = Database(url)
+    try:
+        with db.read_only() as session:
+            stored = session.execute(select(func.count()).select_from(Interaction)).scalar_one()
+    finally:
+        db.dispose()
+    if stored != expected:
+        raise RuntimeError(f"{stored} interactions stored, expected {expected}")

@@ -1,0 +1,259 @@
+"""Send worker throughput: ``Worker(rt).drain()`` of N due messages with a null transport, against a
+raw SQL claim+mark loop on the same table in batches of the same size (the limit). Also records
+the worker's memory: peak RSS while draining and the tracemalloc peak of one drain."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import bindparam, event, func, select, text, update
+
+from bench.common import NullTransport, fresh_database, interaction_in, make_runtime, progress
+from tilfreds.db import Database, UTCDateTime
+from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.service import receive_interaction
+from tilfreds.runtime import Runtime
+from tilfreds.worker import Worker
+
+INTAKE_PER_TRANSACTION = 100  # setup only, not measured
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    database: str
+    messages: int
+    batch_size: int
+    repeat: int
+    tilfreds_seconds: float  # median of the timed runs
+    baseline_seconds: float
+    tilfreds_runs: tuple[float, ...]
+    baseline_runs: tuple[float, ...]
+    tilfreds_statements: int  # SQL statements for one whole drain (BEGIN not counted)
+    baseline_statements: int
+    rss_before_kib: int | None
+    rss_peak_kib: int  # VmHWM reset before each timed drain, the largest; else getrusage
+    rss_peak_source: str
+    tracemalloc_peak_bytes: int
+    tracemalloc_seconds: float
+
+    @property
+    def tilfreds_rate(self) -> float:
+        return self.messages / self.tilfreds_seconds
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.messages / self.baseline_seconds
+
+    @property
+    def ratio(self) -> float:
+        """tilfreds as a fraction of the limit (1.0 = as fast as the raw loop)."""
+        return self.tilfreds_rate / self.baseline_rate
+
+
+# --- memory probes (Linux /proc; None elsewhere) -----------------------------------------------
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _maxrss_kib() -> int:
+    """The process's peak RSS since it started (KiB on Linux); the fallback without /proc."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is this phase's alone."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+# --- setup and reset ---------------------------------------------------------------------------
+
+
+def enqueue(rt: Runtime, n: int) -> None:
+    """Create ``n`` due messages through the real intake service."""
+    db = rt.db
+    with progress() as bar:
+        task = bar.add_task(f"{db.dialect}: intake via receive_interaction", total=n)
+        for start in range(0, n, INTAKE_PER_TRANSACTION):
+            now = datetime.now(UTC)
+            with db.unit_of_work() as session:
+                for i in range(start, min(start + INTAKE_PER_TRANSACTION, n)):
+                    receive_interaction(
+                        session,
+                        rt.keys,
+                        interaction_in(i),
+                        timing=rt.timing(),
+                        now=now,
+                        actor="bench",
+                    )
+                    bar.advance(task)
+
+
+def requeue(db: Database) -> None:
+    """Put every message (and its invitation) back as intake left it, then let PostgreSQL tidy
+    the dead rows, so each measured run starts from the same table."""
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Message).values(
+                status="queued",
+                claimed_by=None,
+                lease_until=None,
+                attempts=0,
+                transport=None,
+                provider_id=None,
+                sent_at=None,
+            )
+        )
+        session.execute(update(Invitation).values(status="pending", sent_at=None))
+    if db.dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE messages, invitations"))
+
+
+def count_sent(db: Database) -> int:
+    with db.read_only() as session:
+        return int(
+            session.execute(
+                select(func.count()).select_from(Message).where(Message.status == "sent")
+            ).scalar_one()
+        )
+
+
+# --- the two contenders ------------------------------------------------------------------------
+
+
+def raw_claim_and_mark(
+    db: Database, *, batch_size: int, on_batch: Callable[[int], object]
+) -> tuple[int, int]:
+    """The limit: the least a queue must do per batch, in one transaction each. Returns the rows
+    marked and the statements sent."""
+    lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+    claim = text(
+        "SELECT id FROM messages WHERE status = 'queued' AND send_after <= :now "
+        f"ORDER BY send_after LIMIT :n{lock}"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    mark = text("UPDATE messages SET status = 'sent' WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    total = statements = 0
+    while True:
+        with db.engine.begin() as conn:
+            ids = list(conn.execute(claim, {"now": datetime.now(UTC), "n": batch_size}).scalars())
+            statements += 1
+            if ids:
+                conn.execute(mark, {"ids": ids})
+                statements += 1
+        if not ids:
+            return total, statements
+        total += len(ids)
+        on_batch(len(ids))
+
+
+def _counting_statements(db: Database) -> tuple[list[int], Callable[[], None]]:
+    """Count the SQL statements sent (BEGIN excluded); returns the counter and its remover."""
+    counter = [0]
+
+    def count(_conn: object, _cur: object, statement: str, *_args: object) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            counter[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    return counter, lambda: event.remove(db.engine, "before_cursor_execute", count)
+
+
+def run(
+    kind: str, *, messages: int, batch_size: int, repeat: int, workdir: Path, pg_url: str
+) -> WorkerResult:
+    transport = NullTransport()
+    db = fresh_database(kind, workdir=workdir, pg_url=pg_url, name="worker")
+    tilfreds_times: list[float] = []
+    baseline_times: list[float] = []
+    peaks: list[int] = []
+    try:
+        rt = make_runtime(db, workdir=workdir, batch_size=batch_size, transport=transport)
+        enqueue(rt, messages)
+        requeue(db)  # also VACUUM ANALYZE on PostgreSQL
+
+        with progress() as bar:
+            # 1. drain under tracemalloc, counting statements: the memory and statement figures;
+            #    it also warms SQLAlchemy's caches for the timed runs
+            task = bar.add_task(f"{kind}: Worker.drain() under tracemalloc", total=messages)
+            transport.on_send = lambda: bar.advance(task)
+            counter, stop_counting = _counting_statements(db)
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            drained = Worker(rt).drain()
+            traced_seconds = time.perf_counter() - t0
+            _current, traced_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            stop_counting()
+            _check(db, drained, messages, "traced drain")
+            requeue(db)
+
+            # 2. timed runs, alternating tilfreds and the limit on the same rows
+            rss_before = _status_kib("VmRSS")
+            for n in range(1, repeat + 1):
+                task = bar.add_task(f"{kind}: Worker.drain() {n}/{repeat}", total=messages)
+                transport.on_send = partial(bar.advance, task)
+                reset = _reset_peak_rss()
+                t0 = time.perf_counter()
+                drained = Worker(rt).drain()
+                tilfreds_times.append(time.perf_counter() - t0)
+                peak = _status_kib("VmHWM") if reset else None
+                if peak is not None:
+                    peaks.append(peak)
+                _check(db, drained, messages, "timed drain")
+                requeue(db)
+
+                task = bar.add_task(f"{kind}: raw SQL claim+mark {n}/{repeat}", total=messages)
+                t0 = time.perf_counter()
+                drained, raw_statements = raw_claim_and_mark(
+                    db, batch_size=batch_size, on_batch=partial(bar.advance, task)
+                )
+                baseline_times.append(time.perf_counter() - t0)
+                _check(db, drained, messages, "raw loop")
+                requeue(db)
+    finally:
+        db.dispose()
+    return WorkerResult(
+        database=kind,
+        messages=messages,
+        batch_size=batch_size,
+        repeat=repeat,
+        tilfreds_seconds=statistics.median(tilfreds_times),
+        baseline_seconds=statistics.median(baseline_times),
+        tilfreds_runs=tuple(tilfreds_times),
+        baseline_runs=tuple(baseline_times),
+        tilfreds_statements=counter[0],
+        baseline_statements=raw_statements,
+        rss_before_kib=rss_before,
+        rss_peak_kib=max(peaks) if peaks else _maxrss_kib(),
+        rss_peak_source="VmHWM" if peaks else "getrusage",
+        tracemalloc_peak_bytes=traced_peak,
+        tracemalloc_seconds=traced_seconds,
+    )
+
+
+def _check(db: Database, drained: int, expected: int, what: str) -> None:
+    sent = count_sent(db)
+    if drained != expected or sent != expected:
+        raise RuntimeError(f"{what}: drained {drained}, {sent} sent, expected {expected}")
