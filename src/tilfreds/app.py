@@ -11,14 +11,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from tilfreds import __version__
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
 from tilfreds.web import console, devphone, respondent
+from tilfreds.web.headers import security_headers
 from tilfreds.web.render import page
 from tilfreds.worker import Worker
 
@@ -54,7 +57,10 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Customer-satisfaction surveys over SMS.",
+        docs_url=None,  # served below from the packaged Swagger UI: no CDN, works offline
+        redoc_url=None,
     )
+    app.middleware("http")(security_headers)
     app.state.runtime = rt
     app.add_exception_handler(TilfredsError, _render_error)
     app.mount(
@@ -64,6 +70,18 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.include_router(respondent.router)
     app.include_router(console.router)
     app.include_router(devphone.router)
+
+    app.mount("/vendor/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="tilfreds API",
+            swagger_js_url="/vendor/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger/swagger-ui.css",
+            swagger_favicon_url="/vendor/swagger/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -121,3 +121,17 @@ def test_p3_p4_person_goes_from_phone_inbox_through_survey_to_dashboard(
     keep = os.environ.get("TILFREDS_SCREENSHOTS")  # a folder to keep the screenshots in
     for name in ("phone", "survey", "dashboard") if keep else ():
         shutil.copy(tmp_path / f"{name}.png", Path(keep) / f"{name}.png")
+
+
+def test_api_reference_renders_offline_in_the_browser(demo: tuple[str, str]) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _token = demo
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(f"{base}/docs")
+        expect(page.get_by_text("/api/v1/interactions").first).to_be_visible(timeout=15_000)
+        browser.close()
