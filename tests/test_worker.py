@@ -159,3 +159,25 @@ def test_an_adapter_bug_loses_no_outcome_and_drops_no_message(
         rows = session.execute(select(Message).order_by(Message.id)).scalars().all()
     assert [m.status for m in rows] == ["sent", "queued", "sent"]
     assert "adapter bug" in (rows[1].last_error or "")
+
+
+def test_a_message_whose_workers_keep_dying_fails_instead_of_looping(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    from tilfreds.invitations import jobs
+
+    with rt.db.unit_of_work() as session:
+        receive_interaction(
+            session, rt.keys, interaction_in(), timing=rt.timing(), now=clock.now(), actor="t"
+        )
+    for n in range(jobs.MAX_ATTEMPTS):
+        with rt.db.unit_of_work() as session:
+            assert jobs.claim_due(
+                session, worker_id=f"dies-{n}", now=clock.now(), limit=1, lease=timedelta(minutes=5)
+            )
+        clock.advance(timedelta(minutes=6))
+    assert Worker(rt).drain() == 1
+    with rt.db.read_only() as session:
+        message = session.execute(select(Message)).scalar_one()
+        assert message.status == "failed" and "after 5 attempts" in (message.last_error or "")
+        assert dev.inbox(session, rt.keys) == []

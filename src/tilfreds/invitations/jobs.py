@@ -89,6 +89,10 @@ def prepare(
     ).all()
     out: list[OutboundSms] = []
     for message, invitation, person, suppression_id in rows:
+        if message.attempts > MAX_ATTEMPTS:  # its workers keep dying: stop, and say so
+            message.status, message.lease_until = "failed", None
+            message.last_error = f"no outcome recorded after {MAX_ATTEMPTS} attempts"
+            continue
         facts = MessageFacts(
             invitation_status=invitation.status,
             expires_at=invitation.expires_at,
