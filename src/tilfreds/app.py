@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from tilfreds import __version__
+from tilfreds.api import dev as dev_api
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
@@ -67,6 +68,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
     )
     app.include_router(api_router)
+    app.include_router(dev_api.router)
     app.include_router(respondent.router)
     app.include_router(console.router)
     app.include_router(devphone.router)

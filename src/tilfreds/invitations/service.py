@@ -64,11 +64,11 @@ def receive_interaction(
     existing = _intake_for(session, data.external_id)
     if existing is not None:
         return existing
-    survey = surveys.survey_id(session, data.survey)
+    survey_id = surveys.survey_id(session, data.survey)
     try:
         with session.begin_nested():
             return _create(
-                session, keys, data, survey_id=survey, timing=timing, now=now, actor=actor
+                session, keys, data, survey_id=survey_id, timing=timing, now=now, actor=actor
             )
     except IntegrityError:
         # a concurrent request won the race for this external_id (or registered the same person)
@@ -77,7 +77,7 @@ def receive_interaction(
             return existing
         with session.begin_nested():
             return _create(
-                session, keys, data, survey_id=survey, timing=timing, now=now, actor=actor
+                session, keys, data, survey_id=survey_id, timing=timing, now=now, actor=actor
             )
 
 
