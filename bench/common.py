@@ -24,7 +24,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Column
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
+from tests.postgres import prepare_postgres
 
 from tilfreds import migrate
 from tilfreds.clock import SystemClock
@@ -104,28 +105,6 @@ def interaction_payload(n: int, *, prefix: str = "bench") -> dict[str, Any]:
 
 
 # --- databases ---------------------------------------------------------------------------------
-
-
-def prepare_postgres(url: str) -> None:
-    """Create the benchmark database if needed and give it an empty ``public`` schema."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-            ).first()
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    finally:
-        admin.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
 
 
 def postgres_version(url: str) -> str | None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, make_url, text
+from sqlalchemy import delete
 
+from tests.postgres import prepare_postgres
 from tilfreds import migrate
 from tilfreds.app import create_app
 from tilfreds.audit.models import AuditHead
@@ -38,26 +39,6 @@ SECRET = generate_master_key()
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def _prepare_postgres(url: str) -> None:
-    """Create the test database if needed and empty it."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-            ).first()
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    finally:
-        admin.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -67,7 +48,7 @@ def database(
     else:
         url = PG_URL
         try:
-            _prepare_postgres(url)
+            prepare_postgres(url)
         except Exception as exc:  # unreachable server
             if os.environ.get("TILFREDS_REQUIRE_POSTGRES") == "1":
                 pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
