@@ -171,7 +171,9 @@ def audit_verify() -> None:
     if not result.ok:
         out.print(f"[red]audit log is broken:[/red] {result.problem}")
         raise typer.Exit(1)
-    out.print(f"audit log intact: {result.entries} entries, head {result.head_hash}")
+    out.print(
+        f"audit log intact: {result.entries} entries, head {result.head_hash}", soft_wrap=True
+    )
 
 
 @keys_app.command("generate")

@@ -25,6 +25,9 @@ NAMING_CONVENTION = {
 }
 
 
+READ_ONLY = "tilfreds_read_only"  # execution option: this transaction will not write
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on every database (SQLite keeps no zone)."""
 
@@ -63,7 +66,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers take no lock at all under WAL; writers take the write lock up front
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -98,10 +103,12 @@ class Database:
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:
-        """A session whose work is never committed (reports, pages that only read). Closing it
-        rolls back without expiring what was loaded, so results stay readable afterwards."""
+        """A session whose work is never committed (reports, pages that only read); on SQLite it
+        takes no write lock, so it never waits for the worker. Closing it rolls back without
+        expiring what was loaded, so results stay readable afterwards."""
         session = self._sessions()
         try:
+            session.connection(execution_options={READ_ONLY: True})
             yield session
         finally:
             session.close()
