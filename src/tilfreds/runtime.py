@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import inspect
-
 from tilfreds import migrate
 from tilfreds.clock import Clock, SystemClock
 from tilfreds.config import SUPPORTED_LOCALES, Settings
@@ -49,9 +47,6 @@ class Runtime:
 
     def upgrade_schema(self) -> None:
         migrate.upgrade(self.db)
-
-    def schema_exists(self) -> bool:
-        return inspect(self.db.engine).has_table("alembic_version")
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:

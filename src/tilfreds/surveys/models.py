@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tilfreds.db import Base
 
-QUESTION_KINDS = ("csat", "contact_consent")
-
 
 class Survey(Base):
     __tablename__ = "surveys"
