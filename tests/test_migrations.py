@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from tests.conftest import wipe
 from tilfreds import migrate
 from tilfreds.db import Database
 from tilfreds.tables import metadata
@@ -19,6 +20,7 @@ def test_models_and_migrations_do_not_differ(database: Database) -> None:
 
 
 def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
+    wipe(database)
     migrate.downgrade(database, "base")
     assert not migrate.is_current(database)
     migrate.upgrade(database)

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default="",
         description="Base64 master key (32 bytes). Empty on SQLite: a key file is generated.",
     )
+    previous_secret_keys: str = Field(
+        default="",
+        description="Comma-separated earlier master keys, while `tilfreds keys rotate` runs.",
+    )
     public_url: str = Field(
         default="",
         pattern=r"^(https?://\S+)?$",

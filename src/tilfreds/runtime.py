@@ -11,11 +11,12 @@ from datetime import timedelta
 from tilfreds import migrate
 from tilfreds.clock import Clock, SystemClock
 from tilfreds.config import SUPPORTED_LOCALES, Settings
-from tilfreds.crypto import Keys, load_keys
+from tilfreds.crypto import Keys
 from tilfreds.db import Database
 from tilfreds.errors import ConfigurationError
 from tilfreds.invitations.jobs import SendContext
 from tilfreds.invitations.service import Timing
+from tilfreds.keyring import load_keys
 from tilfreds.sms.dev import DevTransport
 from tilfreds.sms.transport import Transport
 
@@ -69,7 +70,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     if settings.is_embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(
-        settings.secret_key, data_dir=settings.data_dir, allow_generate=settings.is_embedded
+        settings.secret_key,
+        previous_keys=settings.previous_secret_keys,
+        data_dir=settings.data_dir,
+        allow_generate=settings.is_embedded,
     )
     db = Database(settings.resolved_database_url)
     clock = clock or SystemClock()

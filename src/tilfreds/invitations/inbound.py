@@ -38,15 +38,15 @@ def receive_sms(
 ) -> InboundOutcome:
     if not is_objection(text):
         return InboundOutcome("unhandled")
-    index = keys.blind_index(phone_e164)
+    indexes = keys.blind_indexes(phone_e164)
     people.object_to_processing(
-        session, phone_index=index, source="sms", actor="respondent", now=now
+        session, phone_index=indexes[0], source="sms", actor="respondent", now=now
     )
     open_ones = (
         session.execute(
             select(Invitation)
             .join(Person, Person.id == Invitation.person_id)
-            .where(Person.phone_index == index, Invitation.status.in_(("pending", "sent")))
+            .where(Person.phone_index.in_(indexes), Invitation.status.in_(("pending", "sent")))
         )
         .scalars()
         .all()

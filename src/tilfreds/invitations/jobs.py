@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tilfreds.crypto import Keys
+from tilfreds.crypto import Keys, context
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.texts import invitation_sms
@@ -109,13 +109,17 @@ def prepare(
         link = f"{ctx.public_url.rstrip('/')}/s/{invitation.code}"
         body = invitation_sms(
             locale=person.locale,
-            name=keys.decrypt(person.name_cipher),
+            name=keys.decrypt(
+                person.name_cipher, context=context("people", "name", person.phone_index)
+            ),
             controller=ctx.controller,
             link=link,
         )
         out.append(
             OutboundSms(
-                to=keys.decrypt(person.phone_cipher),
+                to=keys.decrypt(
+                    person.phone_cipher, context=context("people", "phone", person.phone_index)
+                ),
                 body=body,
                 sender=ctx.sender,
                 reference=str(message.id),

@@ -14,7 +14,7 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    phone_index: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_index: Mapped[str] = mapped_column(String(80), unique=True)
     phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     name_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     locale: Mapped[str] = mapped_column(String(8))
@@ -42,6 +42,6 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    phone_index: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_index: Mapped[str] = mapped_column(String(80), unique=True)
     source: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]

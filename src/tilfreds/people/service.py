@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
-from tilfreds.crypto import Keys
+from tilfreds.crypto import Keys, context
 from tilfreds.people.models import Interaction, Person, Suppression
 
 
@@ -17,14 +17,17 @@ def person_for(
 ) -> Person:
     """The person with this number, registered if new. Existing name and locale are kept, so a
     correction the person made (P17) is not overwritten by the case system's copy."""
-    index = keys.blind_index(phone_e164)
-    person = session.execute(select(Person).where(Person.phone_index == index)).scalar_one_or_none()
+    indexes = keys.blind_indexes(phone_e164)
+    person = session.execute(
+        select(Person).where(Person.phone_index.in_(indexes))
+    ).scalar_one_or_none()
     if person is not None:
         return person
+    index = indexes[0]
     person = Person(
         phone_index=index,
-        phone_cipher=keys.encrypt(phone_e164),
-        name_cipher=keys.encrypt(name.strip()),
+        phone_cipher=keys.encrypt(phone_e164, context=context("people", "phone", index)),
+        name_cipher=keys.encrypt(name.strip(), context=context("people", "name", index)),
         locale=locale,
         created_at=now,
     )

@@ -15,7 +15,7 @@ from sqlalchemy import Integer, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tilfreds.clock import Clock
-from tilfreds.crypto import Keys
+from tilfreds.crypto import Keys, context
 from tilfreds.db import Base, Database
 from tilfreds.sms.transport import OutboundSms, Submitted
 
@@ -25,12 +25,16 @@ class DevPhoneMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))  # "out" to the phone, "in" from it
-    phone_index: Mapped[str] = mapped_column(String(64), index=True)
+    phone_index: Mapped[str] = mapped_column(String(80), index=True)
     phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     sender: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
     reference: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+def _context(phone_index: str) -> str:
+    return context("dev_phone_messages", "phone", phone_index)
 
 
 class DevTransport:
@@ -45,8 +49,8 @@ class DevTransport:
             session.add(
                 DevPhoneMessage(
                     direction="out",
-                    phone_index=self._keys.blind_index(sms.to),
-                    phone_cipher=self._keys.encrypt(sms.to),
+                    phone_index=(index := self._keys.blind_index(sms.to)),
+                    phone_cipher=self._keys.encrypt(sms.to, context=_context(index)),
                     sender=sms.sender,
                     body=sms.body,
                     reference=sms.reference,
@@ -63,8 +67,8 @@ def record_inbound(
     session.add(
         DevPhoneMessage(
             direction="in",
-            phone_index=keys.blind_index(phone),
-            phone_cipher=keys.encrypt(phone),
+            phone_index=(index := keys.blind_index(phone)),
+            phone_cipher=keys.encrypt(phone, context=_context(index)),
             sender=to,
             body=text,
             reference="",
@@ -93,7 +97,7 @@ def inbox(session: Session, keys: Keys, *, limit: int = 200) -> Sequence[PhoneMe
         PhoneMessage(
             id=r.id,
             direction=r.direction,
-            phone=keys.decrypt(r.phone_cipher),
+            phone=keys.decrypt(r.phone_cipher, context=_context(r.phone_index)),
             sender=r.sender,
             body=r.body,
             reference=r.reference,
