@@ -32,7 +32,7 @@ from tilfreds.clock import SystemClock
 from tilfreds.config import Settings
 from tilfreds.crypto import Keys, generate_master_key
 from tilfreds.db import Database
-from tilfreds.invitations.service import InteractionIn
+from tilfreds.invitations.intake import InteractionIn
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import OutboundSms, Submitted
 from tilfreds.surveys.service import ensure_default_survey

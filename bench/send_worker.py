@@ -18,8 +18,8 @@ from sqlalchemy import bindparam, event, func, select, text, update
 
 from bench.common import NullTransport, fresh_database, interaction_in, make_runtime, progress
 from tilfreds.db import Database, UTCDateTime
+from tilfreds.invitations.intake import receive_interaction
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.service import receive_interaction
 from tilfreds.runtime import Runtime
 from tilfreds.worker import Worker
 

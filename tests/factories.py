@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tilfreds.invitations.service import InteractionIn
+from tilfreds.invitations.intake import InteractionIn
 
 PHONE = "+4741234567"
 

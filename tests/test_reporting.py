@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.factories import interaction_in
-from tilfreds.invitations.service import receive_interaction
+from tilfreds.invitations.intake import receive_interaction
 from tilfreds.reporting import service as reporting
 from tilfreds.reporting.service import MIN_GROUP
 from tilfreds.responses import service as responses

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tests.factories import interaction_payload
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
@@ -89,8 +90,9 @@ def test_p8_an_answer_cancels_what_is_still_queued_for_the_invitation(
         session.add(
             Message(
                 invitation_id=invitation.id,
-                kind="reminder",
-                status="queued",
+                person_id=invitation.person_id,
+                purpose=MessagePurpose.REMINDER,
+                status=MessageStatus.QUEUED,
                 send_after=rt.clock.now() + timedelta(days=2),
                 attempts=0,
                 created_at=rt.clock.now(),
@@ -98,7 +100,8 @@ def test_p8_an_answer_cancels_what_is_still_queued_for_the_invitation(
         )
     client.post(f"/s/{code}", data={"csat": "3", "contact": "no"})
     with rt.db.read_only() as session:
-        reminder = session.execute(select(Message).where(Message.kind == "reminder")).scalar_one()
+        query = select(Message).where(Message.purpose == MessagePurpose.REMINDER)
+        reminder = session.execute(query).scalar_one()
         assert (reminder.status, reminder.skip_reason) == ("skipped", "invitation_answered")
 
 

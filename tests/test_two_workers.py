@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import interaction_in
+from tilfreds.invitations.intake import receive_interaction
 from tilfreds.invitations.models import Message
-from tilfreds.invitations.service import receive_interaction
 from tilfreds.runtime import Runtime
 from tilfreds.sms.dev import DevPhoneMessage
 
@@ -54,5 +54,5 @@ def test_two_worker_processes_send_2000_due_messages_exactly_once(rt: Runtime) -
             select(func.count(func.distinct(Message.claimed_by)))
         ).scalar_one()
     assert tuple(delivered) == (N, N)  # every message on the phone, none twice
-    assert by_status == {"sent": N}
+    assert by_status == {"submitted": N}
     assert workers == 2  # both processes really took part

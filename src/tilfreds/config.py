@@ -51,6 +51,12 @@ class Settings(BaseSettings):
 
     invite_delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
     invitation_valid_days: int = Field(default=7, ge=1, le=90)
+    interaction_max_age_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="Older interactions are recorded as skipped (too_old), not asked about.",
+    )
 
     controller_name: str = "Example Collection AS"
     controller_org_no: str = "999 999 999"
@@ -60,8 +66,33 @@ class Settings(BaseSettings):
     authority_url: str = "https://www.datatilsynet.no/"
 
     worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    worker_window: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="Messages handed to the transport between two progress records: at most "
+        "this many are in doubt after a crash.",
+    )
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    worker_lease_seconds: int = Field(default=300, ge=10)
+    worker_lease_seconds: int = Field(
+        default=300, ge=1, description="Must exceed the time one window takes to send."
+    )
+    worker_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    worker_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    worker_backoff_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    resend_in_doubt: bool = Field(
+        default=False,
+        description="Send again messages that were in flight when their worker died (risking a "
+        "duplicate) instead of marking them in_doubt. Always on for a transport that "
+        "deduplicates on our reference (dev).",
+    )
+    database_pool_size: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections per process: the web server's thread pool (40) can "
+        "use one each.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

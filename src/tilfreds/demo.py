@@ -10,7 +10,7 @@ import random
 from datetime import timedelta
 
 from tilfreds.invitations import jobs
-from tilfreds.invitations.service import InteractionIn, receive_interaction
+from tilfreds.invitations.intake import InteractionIn, receive_interaction
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import Submitted
@@ -54,9 +54,10 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
             if not intake.created:
                 continue
             added += 1
-            claimed = jobs.claim_due(
+            claimed = jobs.claim(
                 session, worker_id="demo", now=when, limit=10, lease=timedelta(minutes=5)
             )
+            jobs.start_sending(session, worker_id="demo", ids=claimed, lease_until=when)
             jobs.record_outcomes(
                 session,
                 worker_id="demo",
@@ -64,7 +65,7 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
                 outcomes={message_id: Submitted(provider_id="history") for message_id in claimed},
                 now=when,
             )
-            if rng.random() < 0.7:
+            if rng.random() < 0.7 and intake.invitation is not None:
                 form = {
                     "csat": str(rng.choice(_SCORES)),
                     "contact": "yes" if rng.random() < 0.3 else "no",

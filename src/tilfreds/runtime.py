@@ -14,8 +14,8 @@ from tilfreds.config import SUPPORTED_LOCALES, Settings
 from tilfreds.crypto import Keys
 from tilfreds.db import Database
 from tilfreds.errors import ConfigurationError
-from tilfreds.invitations.jobs import SendContext
-from tilfreds.invitations.service import Timing
+from tilfreds.invitations.intake import Timing
+from tilfreds.invitations.outbox import SendContext
 from tilfreds.keyring import load_keys
 from tilfreds.sms.dev import DevTransport
 from tilfreds.sms.transport import Transport
@@ -44,6 +44,7 @@ class Runtime:
         return Timing(
             delay=timedelta(minutes=s.invite_delay_minutes),
             valid_for=timedelta(days=s.invitation_valid_days),
+            max_age=timedelta(days=s.interaction_max_age_days),
         )
 
     def upgrade_schema(self) -> None:
@@ -75,7 +76,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         data_dir=settings.data_dir,
         allow_generate=settings.is_embedded,
     )
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     clock = clock or SystemClock()
     transport = DevTransport(db, keys, clock)  # the only transport so far; SMPP/HTTP come next
     return Runtime(settings=settings, db=db, keys=keys, clock=clock, transport=transport)

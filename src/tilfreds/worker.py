@@ -1,8 +1,10 @@
 """The send worker: claims due messages, re-checks them, hands them to the SMS transport.
 
 Run as ``tilfreds worker`` (any number of processes on PostgreSQL) or in-process by ``tilfreds
-serve`` on SQLite. Each pass is: claim (one transaction), prepare (one), send (no transaction),
-record outcomes (one).
+serve`` on SQLite. A pass claims a batch and prepares it (one transaction), then sends it one
+window at a time; between windows one transaction records what the transport said, marks the
+next window as in flight and renews the lease on the rest. So a crash leaves at most one window
+in doubt, and a slow batch is never claimed twice.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import os
 import secrets
 import socket
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.orm import Session
+
 from tilfreds.invitations import jobs
+from tilfreds.invitations.outbox import prepare
+from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import Submitted, TransportError
+from tilfreds.sms.transport import MessageRejected, OutboundSms, Submitted, TransportBusy
 
 log = logging.getLogger(__name__)
 
@@ -25,51 +34,142 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class Pass:
+    claimed: int
+    busy: bool = False  # the transport asked us to back off
+
+
 class Worker:
     def __init__(self, rt: Runtime, *, worker_id: str | None = None) -> None:
         self.rt = rt
         self.id = worker_id or new_worker_id()
+        self._next_sweep = 0.0
+        self._backoff = 0.0
 
-    def run_once(self) -> int:
-        """One pass; returns how many messages it claimed."""
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.rt.settings.worker_lease_seconds)
+
+    def sweep(self) -> None:
+        """Housekeeping that needs no hurry: leases that ran out, invitations that expired."""
+        rt = self.rt
+        resend = rt.settings.resend_in_doubt or rt.transport.idempotent
+        with rt.db.unit_of_work() as session:
+            now = rt.clock.now()
+            recovery = jobs.recover_expired_leases(session, now=now, resend_in_doubt=resend)
+            expired = expire_overdue(session, now=now)
+        if recovery.in_doubt or recovery.failed or expired:
+            log.warning(
+                "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
+                "%d invitations expired",
+                recovery.in_doubt,
+                recovery.failed,
+                recovery.requeued,
+                expired,
+            )
+
+    def run_once(self) -> Pass:
+        """One pass: claim, prepare, send window by window, record."""
         rt, s = self.rt, self.rt.settings
-        now = rt.clock.now()
+        if time.monotonic() >= self._next_sweep:
+            self.sweep()
+            self._next_sweep = time.monotonic() + s.worker_sweep_seconds
         with rt.db.unit_of_work() as session:
-            ids = jobs.claim_due(
-                session,
-                worker_id=self.id,
-                now=now,
-                limit=s.worker_batch_size,
-                lease=timedelta(seconds=s.worker_lease_seconds),
+            now = rt.clock.now()
+            ids = jobs.claim(
+                session, worker_id=self.id, now=now, limit=s.worker_batch_size, lease=self._lease
             )
+            prepared = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
         if not ids:
-            return 0
+            return Pass(0)
+        windows = [
+            prepared.sendable[i : i + s.worker_window]
+            for i in range(0, len(prepared.sendable), s.worker_window)
+        ]
+        outcomes: dict[int, Submitted | MessageRejected] = {}
+        busy = False
         with rt.db.unit_of_work() as session:
-            batch = jobs.prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
-        outcomes: dict[int, Submitted | TransportError] = {}
-        for sms in batch:
-            try:
-                outcomes[int(sms.reference)] = rt.transport.send(sms)
-            except TransportError as exc:
-                outcomes[int(sms.reference)] = exc
-            except Exception as exc:  # an adapter bug must not lose the outcomes before it
-                log.exception("transport %s failed unexpectedly", rt.transport.name)
-                outcomes[int(sms.reference)] = TransportError(repr(exc), retryable=True)
-        with rt.db.unit_of_work() as session:
-            jobs.record_outcomes(
-                session,
-                worker_id=self.id,
-                transport=rt.transport.name,
-                outcomes=outcomes,
-                now=rt.clock.now(),
+            jobs.record_unsendable(
+                session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
-        return len(ids)
+            ours = self._start(session, windows, 0)
+        for n, window in enumerate(windows):
+            busy_at = self._send(window, ours, outcomes)
+            with rt.db.unit_of_work() as session:
+                jobs.record_outcomes(
+                    session,
+                    worker_id=self.id,
+                    transport=rt.transport.name,
+                    outcomes=outcomes,
+                    now=rt.clock.now(),
+                )
+                outcomes.clear()
+                if busy_at is not None:
+                    busy = True
+                    rest = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+                    unsent = window_ids(window)[busy_at:]
+                    jobs.release(session, worker_id=self.id, ids=unsent, handed=True)
+                    jobs.release(session, worker_id=self.id, ids=rest, handed=False)
+                    break
+                ours = self._start(session, windows, n + 1)
+        return Pass(len(ids), busy=busy)
+
+    def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
+        """Mark window ``n`` as in flight and renew the lease on the windows after it."""
+        if n >= len(windows):
+            return set()
+        lease_until = self.rt.clock.now() + self._lease
+        later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+        jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+        return jobs.start_sending(
+            session,
+            worker_id=self.id,
+            ids=window_ids(windows[n]),
+            lease_until=lease_until,
+        )
+
+    def _send(
+        self,
+        window: list[OutboundSms],
+        ours: set[int],
+        outcomes: dict[int, Submitted | MessageRejected],
+    ) -> int | None:
+        """Hand a window to the transport; returns where it stopped if the transport was busy."""
+        transport = self.rt.transport
+        for i, sms in enumerate(window):
+            message_id = int(sms.reference)
+            if message_id not in ours:  # cancelled, or no longer ours: never send it
+                continue
+            try:
+                outcomes[message_id] = transport.send(sms)
+            except TransportBusy as exc:
+                log.warning("transport %s is busy (%s); backing off", transport.name, exc)
+                return i
+            except MessageRejected as exc:
+                outcomes[message_id] = exc
+            except Exception as exc:  # an adapter bug must not lose the outcomes before it
+                log.exception("transport %s failed unexpectedly", transport.name)
+                outcomes[message_id] = MessageRejected(repr(exc), permanent=False)
+        return None
+
+    def _wait(self, busy: bool, sleep: Callable[[float], object]) -> None:
+        s = self.rt.settings
+        if busy:
+            self._backoff = min(
+                s.worker_backoff_max_seconds, max(s.worker_backoff_seconds, self._backoff * 2)
+            )
+            sleep(self._backoff)
+        else:
+            self._backoff = 0.0
 
     def drain(self) -> int:
-        """Pass until nothing is due; returns the total claimed."""
+        """Pass until nothing is due; returns the total claimed. Backs off while the transport is
+        busy, as ``run`` does."""
         total = 0
-        while claimed := self.run_once():
-            total += claimed
+        while (result := self.run_once()).claimed:
+            total += result.claimed
+            self._wait(result.busy, time.sleep)
         return total
 
     def run(self, stop: threading.Event) -> None:
@@ -77,10 +177,15 @@ class Worker:
         log.info("worker %s started", self.id)
         while not stop.is_set():
             try:
-                busy = self.run_once()
+                result = self.run_once()
             except Exception:
                 log.exception("worker pass failed; retrying")
-                busy = 0
-            if not busy:
+                result = Pass(0)
+            self._wait(result.busy, stop.wait)
+            if not result.claimed:
                 stop.wait(self.rt.settings.worker_poll_seconds)
         log.info("worker %s stopped", self.id)
+
+
+def window_ids(window: list[OutboundSms]) -> list[int]:
+    return [int(sms.reference) for sms in window]

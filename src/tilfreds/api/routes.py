@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from tilfreds.api.deps import OperatorDep, RuntimeDep
-from tilfreds.invitations import service as invitations
+from tilfreds.invitations import intake
 from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
 from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
@@ -29,7 +29,7 @@ def receive_interaction(
 ) -> InteractionOut:
     """Report an interaction; its survey invitation is scheduled. Idempotent on ``external_id``."""
     s = rt.settings
-    data = invitations.InteractionIn(
+    data = intake.InteractionIn(
         external_id=payload.external_id,
         survey=payload.survey,
         name=payload.customer.name,
@@ -41,21 +41,24 @@ def receive_interaction(
         case_ref=payload.case_ref,
     )
     with rt.db.unit_of_work() as session:
-        intake = invitations.receive_interaction(
+        result = intake.receive_interaction(
             session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
         )
-        inv = intake.invitation
-        out = InteractionOut(
-            id=intake.interaction.id,
-            external_id=intake.interaction.external_id,
-            created=intake.created,
-            invitation=InvitationOut(
-                id=inv.id, status=inv.status, survey_id=inv.survey_id, expires_at=inv.expires_at
-            ),
-        )
-    if not intake.created:
+    inv = result.invitation
+    if not result.created:
         response.status_code = 200
-    return out
+    return InteractionOut(
+        id=result.interaction_id,
+        external_id=result.external_id,
+        created=result.created,
+        outcome="scheduled" if inv is not None else "skipped",
+        skip_reasons=list(result.skip_reasons),
+        invitation=InvitationOut(
+            id=inv.id, status=inv.status, survey_id=inv.survey_id, expires_at=inv.expires_at
+        )
+        if inv is not None
+        else None,
+    )
 
 
 class QuestionOut(BaseModel):

@@ -1,9 +1,11 @@
-"""Whether a queued message may go out now: a pure decision, re-made at send time (P7, P8)."""
+"""Whether a claimed message may go out now: a pure decision, re-made at send time (P7, P8)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from tilfreds.invitations.states import InvitationStatus, is_open
 
 
 @dataclass(frozen=True)
@@ -18,16 +20,18 @@ class Skip:
 
 @dataclass(frozen=True)
 class MessageFacts:
-    invitation_status: str
-    expires_at: datetime
     suppressed: bool
+    invitation_status: InvitationStatus | None = None  # None: the message has no invitation
+    expires_at: datetime | None = None
 
 
 def may_send(facts: MessageFacts, *, now: datetime) -> Send | Skip:
     if facts.suppressed:
-        return Skip("objected")  # P7: never again, even if queued before the objection
-    if facts.invitation_status in {"answered", "closed"}:
-        return Skip(f"invitation_{facts.invitation_status}")
-    if now >= facts.expires_at or facts.invitation_status == "expired":
-        return Skip("invitation_expired")
+        return Skip("objection")  # P7: never again, even if queued before the objection
+    if facts.invitation_status is not None:
+        assert facts.expires_at is not None
+        if not is_open(facts.invitation_status, facts.expires_at, now=now):
+            if facts.invitation_status in (InvitationStatus.PENDING, InvitationStatus.SENT):
+                return Skip("invitation_expired")
+            return Skip(f"invitation_{facts.invitation_status}")
     return Send()

@@ -1,5 +1,6 @@
 """Replies from phones. For now one kind matters: an objection (STOPP, STOP, NEI ...), which puts
-the number on the suppression list and ends its open invitations (P7). Two-way answers come later.
+the number on the suppression list and ends everything still open or waiting for it (P7).
+Two-way answers come later.
 """
 
 from __future__ import annotations
@@ -8,14 +9,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys
-from tilfreds.invitations.models import Invitation
-from tilfreds.invitations.service import close_invitation
+from tilfreds.invitations.service import close_for_people
+from tilfreds.invitations.states import InvitationStatus
 from tilfreds.people import service as people
-from tilfreds.people.models import Person
 from tilfreds.sms import dev
 
 STOP_WORDS = frozenset({"STOPP", "STOP", "NEI", "NEJ", "EI", "AVSLUTT", "RESERVER"})
@@ -40,20 +39,16 @@ def receive_sms(
         return InboundOutcome("unhandled")
     indexes = keys.blind_indexes(phone_e164)
     people.object_to_processing(
-        session, phone_index=indexes[0], source="sms", actor="respondent", now=now
+        session, phone_indexes=indexes, source="sms", actor="respondent", now=now
     )
-    open_ones = (
-        session.execute(
-            select(Invitation)
-            .join(Person, Person.id == Invitation.person_id)
-            .where(Person.phone_index.in_(indexes), Invitation.status.in_(("pending", "sent")))
-        )
-        .scalars()
-        .all()
+    closed = close_for_people(
+        session,
+        people.people_with(session, indexes),
+        status=InvitationStatus.OBJECTED,
+        reason="objection",
+        now=now,
     )
-    for invitation in open_ones:
-        close_invitation(session, invitation, status="closed", now=now)
-    return InboundOutcome("objection", closed_invitations=len(open_ones))
+    return InboundOutcome("objection", closed_invitations=closed)
 
 
 def receive_dev_reply(

@@ -1,17 +1,41 @@
-"""Invitations (one per interaction) and messages (the database is the queue)."""
+"""Invitations (one per surveyed interaction) and messages (the database is the queue).
+
+A message is not owned by an invitation: it has a purpose and optional links, so identity codes,
+rights notices and objection confirmations go through the same queue (convention 14).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tilfreds.db import Base
+from tilfreds.invitations.states import (
+    InvitationStatus,
+    MessagePurpose,
+    MessageStatus,
+    enum_values,
+)
+
+
+def _enum(enum: type[InvitationStatus | MessagePurpose | MessageStatus], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint on both databases."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=enum_values,
+        validate_strings=True,
+    )
 
 
 class Invitation(Base):
     __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_status_expires_at", "status", "expires_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     interaction_id: Mapped[int] = mapped_column(
@@ -20,8 +44,7 @@ class Invitation(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    # pending -> sent -> answered | expired; or closed early (declined, objected)
-    status: Mapped[str] = mapped_column(String(12))
+    status: Mapped[InvitationStatus] = mapped_column(_enum(InvitationStatus, "invitation_status"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -32,17 +55,29 @@ class Message(Base):
     """One SMS to send. Exists iff its transaction committed; claimed by a worker with a lease."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_send_after", "status", "send_after"),)
+    __table_args__ = (
+        # the claim: WHERE status = 'queued' AND send_after <= now ORDER BY send_after, id
+        Index("ix_messages_status_send_after_id", "status", "send_after", "id"),
+        # leases that ran out: WHERE status IN ('claimed', 'sending') AND lease_until < now
+        Index("ix_messages_status_lease_until", "status", "lease_until"),
+        CheckConstraint("person_id IS NOT NULL OR to_cipher IS NOT NULL", name="has_recipient"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    invitation_id: Mapped[int] = mapped_column(
+    purpose: Mapped[MessagePurpose] = mapped_column(_enum(MessagePurpose, "message_purpose"))
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus, "message_status"))
+    # the recipient: a person, or (for a number we hold no person for) a sealed number
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    invitation_id: Mapped[int | None] = mapped_column(
         ForeignKey("invitations.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(20))
-    # queued -> sending -> sent; or skipped (with reason) / failed (with error)
-    status: Mapped[str] = mapped_column(String(10))
+    to_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)  # context: messages.to/<id>
+    # a text that cannot be rendered again at send time (a one-time code); scrubbed once sent
+    body_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)  # context: messages.body/<id>
     send_after: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times handed to the transport
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     transport: Mapped[str | None] = mapped_column(String(20))
@@ -50,4 +85,4 @@ class Message(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]

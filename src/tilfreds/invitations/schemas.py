@@ -44,4 +44,9 @@ class InteractionOut(BaseModel):
     id: int
     external_id: str
     created: bool
-    invitation: InvitationOut
+    outcome: Literal["scheduled", "skipped"]
+    skip_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why it is not surveyed (objection, too_old): the objection first.",
+    )
+    invitation: InvitationOut | None

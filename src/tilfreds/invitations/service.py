@@ -1,151 +1,27 @@
-"""Intake: an interaction arrives, its person is found or registered, an invitation is scheduled."""
+"""Invitations after intake: find one behind its short link, and close invitations (answered,
+declined, objected, expired) together with everything still waiting to be sent for them.
+
+Lock order (convention 13): invitations before messages, the audit head last (it is appended at
+commit). Every path that closes invitations and cancels messages follows it.
+"""
 
 from __future__ import annotations
 
-import secrets
-import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tilfreds.audit import service as audit
-from tilfreds.crypto import Keys
 from tilfreds.errors import NotFound
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.people import service as people
+from tilfreds.invitations.states import OPEN_INVITATION, InvitationStatus, MessageStatus
 from tilfreds.people.models import Interaction, Person
-from tilfreds.surveys import service as surveys
 from tilfreds.surveys.models import Survey
 
-_ALPHABET = string.ascii_letters + string.digits
-CODE_LENGTH = 11  # 65 bits: unguessable, and short enough for one SMS segment
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-@dataclass(frozen=True)
-class InteractionIn:
-    """An interaction as the case system reports it; phone and locale already normalised."""
-
-    external_id: str
-    survey: str | None
-    name: str
-    phone_e164: str
-    locale: str
-    channel: str
-    reason: str
-    occurred_at: datetime
-    case_ref: str
-
-
-@dataclass(frozen=True)
-class Intake:
-    interaction: Interaction
-    invitation: Invitation
-    created: bool
-
-
-@dataclass(frozen=True)
-class Timing:
-    delay: timedelta
-    valid_for: timedelta
-
-
-def receive_interaction(
-    session: Session, keys: Keys, data: InteractionIn, *, timing: Timing, now: datetime, actor: str
-) -> Intake:
-    """Record the interaction and schedule its invitation. The same ``external_id`` again changes
-    nothing and returns what the first call made."""
-    existing = _intake_for(session, data.external_id)
-    if existing is not None:
-        return existing
-    survey_id = surveys.survey_id(session, data.survey)
-    try:
-        with session.begin_nested():
-            return _create(
-                session, keys, data, survey_id=survey_id, timing=timing, now=now, actor=actor
-            )
-    except IntegrityError:
-        # a concurrent request won the race for this external_id (or registered the same person)
-        existing = _intake_for(session, data.external_id)
-        if existing is not None:
-            return existing
-        with session.begin_nested():
-            return _create(
-                session, keys, data, survey_id=survey_id, timing=timing, now=now, actor=actor
-            )
-
-
-def _intake_for(session: Session, external_id: str) -> Intake | None:
-    interaction = people.find_interaction(session, external_id)
-    if interaction is None:
-        return None
-    invitation = session.execute(
-        select(Invitation).where(Invitation.interaction_id == interaction.id)
-    ).scalar_one()
-    return Intake(interaction=interaction, invitation=invitation, created=False)
-
-
-def _create(
-    session: Session,
-    keys: Keys,
-    data: InteractionIn,
-    *,
-    survey_id: int,
-    timing: Timing,
-    now: datetime,
-    actor: str,
-) -> Intake:
-    person = people.person_for(
-        session, keys, phone_e164=data.phone_e164, name=data.name, locale=data.locale, now=now
-    )
-    interaction = Interaction(
-        external_id=data.external_id,
-        person_id=person.id,
-        channel=data.channel,
-        reason=data.reason,
-        case_ref=data.case_ref,
-        occurred_at=data.occurred_at,
-        created_at=now,
-    )
-    session.add(interaction)
-    session.flush()
-    invitation = Invitation(
-        interaction_id=interaction.id,
-        person_id=person.id,
-        survey_id=survey_id,
-        code=new_code(),
-        status="pending",
-        created_at=now,
-        expires_at=now + timing.valid_for,
-    )
-    session.add(invitation)
-    session.flush()
-    session.add(
-        Message(
-            invitation_id=invitation.id,
-            kind="invitation",
-            status="queued",
-            send_after=now + timing.delay,
-            attempts=0,
-            created_at=now,
-        )
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action="interaction.received",
-        subject_type="interaction",
-        subject_id=interaction.id,
-        at=now,
-        fields=["channel", "reason", "case_ref", "occurred_at"],
-    )
-    return Intake(interaction=interaction, invitation=invitation, created=True)
+# messages that have not yet been handed to the transport, and so can still be stopped
+PENDING_MESSAGES = (MessageStatus.QUEUED, MessageStatus.CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -153,6 +29,8 @@ class OpenInvitation:
     invitation: Invitation
     survey: Survey
     locale: str
+    channel: str
+    reason: str
 
 
 def find_invitation(session: Session, code: str, *, lock: bool = False) -> OpenInvitation:
@@ -161,28 +39,85 @@ def find_invitation(session: Session, code: str, *, lock: bool = False) -> OpenI
     if not (code.isascii() and code.isalnum() and len(code) <= 16):
         raise NotFound("this link is not valid")  # never a code we made; don't ask the database
     query = (
-        select(Invitation, Person.locale)
+        select(Invitation, Person.locale, Interaction.channel, Interaction.reason)
         .join(Person, Person.id == Invitation.person_id)
+        .join(Interaction, Interaction.id == Invitation.interaction_id)
         .where(Invitation.code == code)
     )
     row = session.execute(query.with_for_update(of=Invitation) if lock else query).first()
     if row is None:
         raise NotFound("this link is not valid")
-    invitation, locale = row
+    invitation, locale, channel, reason = row
     survey = session.get(Survey, invitation.survey_id)
     assert survey is not None  # foreign key
-    return OpenInvitation(invitation=invitation, survey=survey, locale=locale)
+    return OpenInvitation(
+        invitation=invitation, survey=survey, locale=locale, channel=channel, reason=reason
+    )
 
 
 def close_invitation(
-    session: Session, invitation: Invitation, *, status: str, now: datetime
+    session: Session, invitation: Invitation, *, status: InvitationStatus, now: datetime
 ) -> int:
-    """End an invitation (answered, declined, objected) and cancel its queued messages."""
+    """End one invitation (answered, declined) and cancel its messages not yet handed over."""
     invitation.status = status
     invitation.closed_at = now
+    session.flush()
+    return _cancel_messages(
+        session, Message.invitation_id == invitation.id, reason=f"invitation_{status}"
+    )
+
+
+def close_for_people(
+    session: Session,
+    person_ids: Sequence[int],
+    *,
+    status: InvitationStatus,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Close every open invitation of these people and cancel every message not yet handed over
+    to the transport, whatever its purpose (an objection stops everything, P7). Returns how many
+    invitations were closed."""
+    if not person_ids:
+        return 0
+    closed = session.execute(
+        update(Invitation)
+        .where(Invitation.person_id.in_(person_ids), Invitation.status.in_(OPEN_INVITATION))
+        .values(status=status, closed_at=now)
+        .returning(Invitation.id)
+    ).all()
+    _cancel_messages(session, Message.person_id.in_(person_ids), reason=reason)
+    return len(closed)
+
+
+def expire_overdue(session: Session, *, now: datetime, limit: int = 1000) -> int:
+    """Move open invitations past their validity to ``expired`` and cancel their messages, in a
+    batch; idempotent and safe to run from several workers at once."""
+    overdue = (
+        select(Invitation.id)
+        .where(Invitation.status.in_(OPEN_INVITATION), Invitation.expires_at <= now)
+        .order_by(Invitation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(overdue.scalar_subquery()))
+            .values(status=InvitationStatus.EXPIRED, closed_at=now)
+            .returning(Invitation.id)
+        ).scalars()
+    )
+    if ids:
+        _cancel_messages(session, Message.invitation_id.in_(ids), reason="invitation_expired")
+    return len(ids)
+
+
+def _cancel_messages(session: Session, which: object, *, reason: str) -> int:
     result = session.execute(
         update(Message)
-        .where(Message.invitation_id == invitation.id, Message.status == "queued")
-        .values(status="skipped", skip_reason=f"invitation_{status}")
+        .where(which, Message.status.in_(PENDING_MESSAGES))  # type: ignore[arg-type]
+        .values(status=MessageStatus.SKIPPED, skip_reason=reason, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -15,25 +15,34 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     phone_index: Mapped[str] = mapped_column(String(80), unique=True)
-    phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
-    name_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)  # context: people.phone/<index>
+    name_cipher: Mapped[bytes] = mapped_column(LargeBinary)  # context: people.name/<index>
     locale: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime]
 
 
 class Interaction(Base):
-    """A contact with the company that a survey rates (P4, P10): channel, reason, time, case ref."""
+    """A contact with the company that a survey rates (P4, P10): channel, reason, time, case ref.
+
+    An interaction that is not surveyed (the person objected, it is too old to ask about) keeps
+    only its id, channel, time and reasons: no person, no reason text, no case reference.
+    """
 
     __tablename__ = "interactions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(120), unique=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
     channel: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(120))
     case_ref: Mapped[str] = mapped_column(String(120))
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    skip_reasons: Mapped[str | None] = mapped_column(
+        String(200)
+    )  # comma-separated, objection first
 
 
 class Suppression(Base):

@@ -1,80 +1,54 @@
-"""Find or register the person behind an interaction, record objections (P7)."""
+"""The suppression list: numbers that objected (P7), kept as keyed hashes only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
-from tilfreds.crypto import Keys, context
-from tilfreds.people.models import Interaction, Person, Suppression
+from tilfreds.db import insert_new
+from tilfreds.people.models import Person, Suppression
 
 
-def person_for(
-    session: Session, keys: Keys, *, phone_e164: str, name: str, locale: str, now: datetime
-) -> Person:
-    """The person with this number, registered if new. Existing name and locale are kept, so a
-    correction the person made (P17) is not overwritten by the case system's copy."""
-    indexes = keys.blind_indexes(phone_e164)
-    person = session.execute(
-        select(Person).where(Person.phone_index.in_(indexes))
-    ).scalar_one_or_none()
-    if person is not None:
-        return person
-    index = indexes[0]
-    person = Person(
-        phone_index=index,
-        phone_cipher=keys.encrypt(phone_e164, context=context("people", "phone", index)),
-        name_cipher=keys.encrypt(name.strip(), context=context("people", "name", index)),
-        locale=locale,
-        created_at=now,
+def is_suppressed(session: Session, phone_indexes: Sequence[str]) -> bool:
+    """Whether the number behind these blind indexes (one per configured key) objected."""
+    return bool(
+        session.execute(select(exists().where(Suppression.phone_index.in_(phone_indexes)))).scalar()
     )
-    session.add(person)
-    session.flush()
-    audit.record(
-        session,
-        actor="system",
-        action="person.registered",
-        subject_type="person",
-        subject_id=person.id,
-        at=now,
-        fields=["name", "phone", "locale"],
-    )
-    return person
 
 
-def find_interaction(session: Session, external_id: str) -> Interaction | None:
-    return session.execute(
-        select(Interaction).where(Interaction.external_id == external_id)
-    ).scalar_one_or_none()
-
-
-def is_suppressed(session: Session, phone_index: str) -> bool:
-    return (
+def people_with(session: Session, phone_indexes: Sequence[str]) -> list[int]:
+    """Ids of the person rows for this number (one, or two halfway through a key rotation)."""
+    return list(
         session.execute(
-            select(Suppression.id).where(Suppression.phone_index == phone_index)
-        ).first()
-        is not None
+            select(Person.id).where(Person.phone_index.in_(phone_indexes)).order_by(Person.id)
+        ).scalars()
     )
 
 
 def object_to_processing(
-    session: Session, *, phone_index: str, source: str, actor: str, now: datetime
+    session: Session, *, phone_indexes: Sequence[str], source: str, actor: str, now: datetime
 ) -> bool:
-    """Put a number on the suppression list (P7). Returns False if it was already there."""
-    if is_suppressed(session, phone_index):
+    """Put a number on the suppression list (P7), under the current key (the first index).
+    Returns False if it was already there; safe against a concurrent objection."""
+    if is_suppressed(session, phone_indexes):
         return False
-    entry = Suppression(phone_index=phone_index, source=source, created_at=now)
-    session.add(entry)
-    session.flush()
+    added = session.execute(
+        insert_new(session, Suppression, "phone_index")
+        .values(phone_index=phone_indexes[0], source=source, created_at=now)
+        .returning(Suppression.id)
+    ).scalar()
+    if added is None:
+        return False
     audit.record(
         session,
         actor=actor,
         action="suppression.added",
         subject_type="suppression",
-        subject_id=entry.id,
+        subject_id=added,
         at=now,
         fields=["phone_index"],
     )

@@ -1,4 +1,9 @@
-"""A response per invitation, its answers, and whether the respondent allowed contact (P5)."""
+"""A response per invitation, its answers, and whether the respondent allowed contact (P5).
+
+A response outlives the link to its person (convention 14): it keeps the survey, the channel and
+reason it rates, the language and its scores, while the links to the invitation and interaction
+can be cut (anonymisation, erasure) without deleting statistics that no longer identify anyone.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,16 @@ class Response(Base):
     __tablename__ = "responses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    invitation_id: Mapped[int] = mapped_column(
-        ForeignKey("invitations.id", ondelete="CASCADE"), unique=True
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="SET NULL"), unique=True
+    )
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), index=True
     )
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
-    interaction_id: Mapped[int] = mapped_column(
-        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
-    )
+    channel: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(120))
+    locale: Mapped[str] = mapped_column(String(8))
     submitted_at: Mapped[datetime]
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 

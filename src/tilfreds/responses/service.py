@@ -11,7 +11,7 @@ from tilfreds.audit import service as audit
 from tilfreds.errors import Conflict, Gone, InvalidInput
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.models import Invitation
-from tilfreds.people.models import Interaction
+from tilfreds.invitations.states import InvitationStatus, is_open
 from tilfreds.responses.models import Answer, Response
 from tilfreds.surveys.models import Question
 
@@ -25,9 +25,9 @@ class InvitationClosed(Gone):
 
 
 def ensure_open(invitation: Invitation, *, now: datetime) -> None:
-    if invitation.status == "answered":
+    if invitation.status == InvitationStatus.ANSWERED:
         raise AlreadyAnswered("this survey has already been answered")
-    if invitation.status in {"closed", "expired"} or now >= invitation.expires_at:
+    if not is_open(invitation.status, invitation.expires_at, now=now):
         raise InvitationClosed("this survey link has expired")
 
 
@@ -65,18 +65,19 @@ def submit(session: Session, *, code: str, form: Mapping[str, str], now: datetim
         answers.append(Answer(question_key=question.key, value_int=number, value_text=text))
         if question.kind == "contact_consent":
             consent = number == 1
-    interaction = session.get(Interaction, invitation.interaction_id)
-    assert interaction is not None  # foreign key
+    invitations.close_invitation(session, invitation, status=InvitationStatus.ANSWERED, now=now)
     response = Response(
         invitation_id=invitation.id,
+        interaction_id=invitation.interaction_id,
         survey_id=found.survey.id,
-        interaction_id=interaction.id,
+        channel=found.channel,
+        reason=found.reason,
+        locale=found.locale,
         submitted_at=now,
         contact_consent=consent,
         answers=answers,
     )
     session.add(response)
-    invitations.close_invitation(session, invitation, status="answered", now=now)
     session.flush()
     audit.record(
         session,

@@ -6,7 +6,6 @@ see the same phone. Numbers are stored like everywhere else: keyed hash plus cip
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tilfreds.clock import Clock
 from tilfreds.crypto import Keys, context
-from tilfreds.db import Base, Database
+from tilfreds.db import Base, Database, insert_new
 from tilfreds.sms.transport import OutboundSms, Submitted
 
 
@@ -29,7 +28,8 @@ class DevPhoneMessage(Base):
     phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     sender: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
-    reference: Mapped[str] = mapped_column(String(64))
+    # our message id for what was sent, so sending it again after a crash adds nothing
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
     at: Mapped[datetime]
 
 
@@ -38,18 +38,21 @@ def _context(phone_index: str) -> str:
 
 
 class DevTransport:
+    """Keys its inbox on our message reference, so a message sent again after a crash shows once."""
+
     name = "dev"
+    idempotent = True
 
     def __init__(self, db: Database, keys: Keys, clock: Clock) -> None:
         self._db, self._keys, self._clock = db, keys, clock
 
     def send(self, sms: OutboundSms) -> Submitted:
-        provider_id = secrets.token_hex(8)
+        index = self._keys.blind_index(sms.to)
         with self._db.unit_of_work() as session:
-            session.add(
-                DevPhoneMessage(
+            session.execute(
+                insert_new(session, DevPhoneMessage, "reference").values(
                     direction="out",
-                    phone_index=(index := self._keys.blind_index(sms.to)),
+                    phone_index=index,
                     phone_cipher=self._keys.encrypt(sms.to, context=_context(index)),
                     sender=sms.sender,
                     body=sms.body,
@@ -57,7 +60,7 @@ class DevTransport:
                     at=self._clock.now(),
                 )
             )
-        return Submitted(provider_id=provider_id)
+        return Submitted(provider_id=f"dev-{sms.reference}")
 
 
 def record_inbound(
@@ -71,7 +74,7 @@ def record_inbound(
             phone_cipher=keys.encrypt(phone, context=_context(index)),
             sender=to,
             body=text,
-            reference="",
+            reference=None,
             at=now,
         )
     )
@@ -100,7 +103,7 @@ def inbox(session: Session, keys: Keys, *, limit: int = 200) -> Sequence[PhoneMe
             phone=keys.decrypt(r.phone_cipher, context=_context(r.phone_index)),
             sender=r.sender,
             body=r.body,
-            reference=r.reference,
+            reference=r.reference or "",
             at=r.at,
         )
         for r in rows

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tilfreds.api.deps import RuntimeDep
@@ -62,9 +64,19 @@ def show_survey(code: str, request: Request, rt: RuntimeDep) -> Response:
         return _survey_page(request, found, values={}, error=None, status_code=200)
 
 
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields. Reading the body is the only async work; the route that
+    uses it is a plain function, so its database work runs off the event loop."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
 @router.post("/s/{code}", response_class=HTMLResponse)
-async def submit_survey(code: str, request: Request, rt: RuntimeDep) -> Response:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+def submit_survey(
+    code: str,
+    request: Request,
+    rt: RuntimeDep,
+    form: Annotated[dict[str, str], Depends(form_fields)],
+) -> Response:
     try:
         with rt.db.unit_of_work() as session:
             responses.submit(session, code=code, form=form, now=rt.clock.now())

@@ -1,0 +1,129 @@
+"""Turn claimed messages into SMS: one joined read, eligibility decided again at send time (P7),
+numbers opened and texts rendered. A row that cannot be opened or rendered fails alone, with its
+own reason; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tilfreds.crypto import Keys, UndecryptableError, context
+from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
+from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.states import MessagePurpose
+from tilfreds.invitations.texts import invitation_sms
+from tilfreds.people.models import Person, Suppression
+from tilfreds.sms.transport import OutboundSms
+
+# purposes an objection stops (P7); a confirmation of the objection itself, a code or a notice
+# the person asked for still reach them
+SURVEY_PURPOSES = frozenset(
+    {MessagePurpose.INVITATION, MessagePurpose.REMINDER, MessagePurpose.SURVEY_QUESTION}
+)
+
+
+@dataclass(frozen=True)
+class SendContext:
+    public_url: str
+    controller: str
+    sender: str
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What rendering one message needs, its sealed values opened."""
+
+    id: int
+    purpose: MessagePurpose
+    code: str | None
+    locale: str
+    name: str
+
+
+Renderer = Callable[[_Row, SendContext], str]
+
+
+def _invitation(row: _Row, ctx: SendContext) -> str:
+    link = f"{ctx.public_url.rstrip('/')}/s/{row.code}"
+    return invitation_sms(locale=row.locale, name=row.name, controller=ctx.controller, link=link)
+
+
+# texts rendered at send time from current data, so a rectified name is used (P17); purposes
+# without a renderer carry their text sealed in the message (body_cipher)
+RENDERERS: dict[MessagePurpose, Renderer] = {MessagePurpose.INVITATION: _invitation}
+
+
+@dataclass
+class Prepared:
+    sendable: list[OutboundSms] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def prepare(
+    session: Session, keys: Keys, ids: Sequence[int], *, ctx: SendContext, now: datetime
+) -> Prepared:
+    """The SMS for each claimed message that may still go out, in claim order."""
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.purpose,
+            Message.to_cipher,
+            Message.body_cipher,
+            Invitation.status.label("invitation_status"),
+            Invitation.expires_at,
+            Invitation.code,
+            Person.phone_index,
+            Person.phone_cipher,
+            Person.name_cipher,
+            Person.locale,
+            Suppression.id.label("suppression_id"),
+        )
+        .outerjoin(Invitation, Invitation.id == Message.invitation_id)
+        .outerjoin(Person, Person.id == Message.person_id)
+        .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+    ).all()
+    out = Prepared()
+    for r in rows:
+        facts = MessageFacts(
+            suppressed=r.suppression_id is not None and r.purpose in SURVEY_PURPOSES,
+            invitation_status=r.invitation_status,
+            expires_at=r.expires_at,
+        )
+        decision = may_send(facts, now=now)
+        if isinstance(decision, Skip):
+            out.skipped[r.id] = decision.reason
+            continue
+        try:
+            out.sendable.append(_render(keys, r, ctx))
+        except UndecryptableError as exc:
+            out.failed[r.id] = f"cannot open its stored data: {exc}"
+        except Exception as exc:  # a broken text must not stop the batch
+            out.failed[r.id] = f"cannot render its text: {type(exc).__name__}: {exc}"
+    return out
+
+
+def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of prepare's query
+    if r.phone_cipher is not None:
+        to = keys.decrypt(r.phone_cipher, context=context("people", "phone", r.phone_index))
+        name = keys.decrypt(r.name_cipher, context=context("people", "name", r.phone_index))
+    elif r.to_cipher is not None:
+        to, name = keys.decrypt(r.to_cipher, context=context("messages", "to", r.id)), ""
+    else:
+        raise UndecryptableError("it has no recipient")
+    row = _Row(id=r.id, purpose=r.purpose, code=r.code, locale=r.locale or "en", name=name)
+    if r.body_cipher is not None:
+        body = keys.decrypt(r.body_cipher, context=context("messages", "body", r.id))
+    elif r.purpose in RENDERERS:
+        body = RENDERERS[r.purpose](row, ctx)
+    else:
+        raise ValueError(f"no text for a {r.purpose} message")
+    return OutboundSms(to=to, body=body, sender=ctx.sender, reference=str(r.id))
