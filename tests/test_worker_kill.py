@@ -65,6 +65,7 @@ def test_ten_sigkills_lose_nothing_and_send_nothing_twice(rt: Runtime) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert final.returncode == 0, final.stderr
     with rt.db.read_only() as session:
