@@ -4,7 +4,6 @@ the number on the suppression list and ends its open invitations (P7). Two-way a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,18 +12,11 @@ from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys
 from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.replies import is_objection
 from tilfreds.invitations.service import close_invitation
 from tilfreds.people import service as people
 from tilfreds.people.models import Person
 from tilfreds.sms import dev
-
-STOP_WORDS = frozenset({"STOPP", "STOP", "NEI", "NEJ", "EI", "AVSLUTT", "RESERVER"})
-
-
-def is_objection(text: str) -> bool:
-    """A reply that is only a stop word, in any case, with punctuation or spaces around it."""
-    word = re.sub(r"[^\wÆØÅÄÖ]", "", text.upper())
-    return word in STOP_WORDS
 
 
 @dataclass(frozen=True)
