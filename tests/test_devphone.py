@@ -159,12 +159,19 @@ def test_without_the_dev_transport_there_is_no_dev_phone_even_on_loopback(
         assert outbox.status_code == 404 and outbox.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # a browser, after no-referrer
+        {"Origin": LOCAL},
+        {},
+    ],
+)
 def test_p7_a_reply_from_the_page_is_played_as_the_customers_sms(
-    rt: Runtime, link_on_phone: str
+    rt: Runtime, link_on_phone: str, headers: dict[str, str]
 ) -> None:
     with browser(rt, "127.0.0.1") as c:
         token = form_token(c)
-        headers = {"Origin": LOCAL, "Sec-Fetch-Site": "same-origin"}
         response = c.post(
             "/dev/phone/reply",
             data={"phone": PHONE, "text": "Stopp, takk!", "csrf": token},
@@ -201,7 +208,8 @@ def test_a_form_token_from_an_earlier_day_changes_nothing(
     [
         {"Origin": "https://attacker.example"},
         {"Origin": "http://127.0.0.1:3000"},  # another dev server on this machine
-        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": LOCAL, "Sec-Fetch-Site": "same-site"},  # the browser's word wins
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},
     ],

@@ -84,10 +84,13 @@ def dev_phone_access(request: Request, rt: Runtime) -> Access | None:
 def is_cross_site(request: Request) -> bool:
     """The browser says this request was sent by another site, or another origin on this site
     (another port on localhost is "same-site", and may be anybody's dev server)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return True
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None:
+    # Our pages say Referrer-Policy: no-referrer, so the browser posts their forms with Origin
+    # "null": that says nothing, and the form token decides.
+    if origin is None or origin == "null":
         return False
     try:
         return urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
