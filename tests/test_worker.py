@@ -92,7 +92,7 @@ def test_p7_no_message_after_objection_even_if_already_queued(
     Worker(rt).drain()
     client.post("/api/v1/interactions", json=interaction_payload(external_id="second"))
     reply = client.post("/api/v1/dev/inbound", json={"from": "+47 412 34 567", "text": "Stopp"})
-    assert reply.json()["outcome"] == "objection"
+    assert reply.json() == {"outcome": "objection"}
     Worker(rt).drain()
     assert statuses(rt) == [("submitted", None), ("skipped", "objection")]
     # a new interaction later is recorded as skipped and nothing is queued for it

@@ -35,7 +35,10 @@ def _render_error(request: Request, exc: Exception) -> Response:
     return page(request, "error.html", message=exc.message, status_code=exc.http_status)
 
 
-def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
+def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None = None) -> FastAPI:
+    """``listen_host`` is the address the server was started on: the dev phone answers without a
+    token only when it is loopback (None: unknown, so it never does)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -67,6 +70,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
     )
+    app.state.listen_host = listen_host
     app.include_router(api_router)
     app.include_router(dev_api.router)
     app.include_router(respondent.router)

@@ -64,7 +64,7 @@ def _serve(rt: Runtime, host: str, port: int) -> None:
         rt.settings.public_url = f"http://{host}:{port}"
 
     uvicorn.run(
-        create_app(rt, run_worker=rt.settings.is_embedded),
+        create_app(rt, run_worker=rt.settings.is_embedded, listen_host=host),
         host=host,
         port=port,
         log_level="info",
@@ -126,6 +126,7 @@ def demo(
 ) -> None:
     """Serve with a demo survey, sample answers and three fresh invitations to click through."""
     from tilfreds import demo as demo_data
+    from tilfreds.api.dev import is_loopback
     from tilfreds.operators.service import create_token
 
     rt = _runtime()
@@ -136,6 +137,8 @@ def demo(
     base = f"http://{host}:{port}"
     out.print(f"[bold]tilfreds demo[/bold]: {added} sample interactions added")
     out.print(f"  phone inbox: {base}/dev/phone")
+    if not is_loopback(host):
+        out.print("               (not on loopback: sign in with the token below first)")
     out.print(f"  dashboard:   {base}/dashboard  (sign in with the token below)")
     out.print(f"  API docs:    {base}/docs")
     out.print(f"DEMO_TOKEN={token}", soft_wrap=True)

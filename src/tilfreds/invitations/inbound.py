@@ -5,25 +5,17 @@ Two-way answers come later.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys
+from tilfreds.invitations.replies import is_objection
 from tilfreds.invitations.service import close_for_people
 from tilfreds.invitations.states import InvitationStatus
 from tilfreds.people import service as people
 from tilfreds.sms import dev
-
-STOP_WORDS = frozenset({"STOPP", "STOP", "NEI", "NEJ", "EI", "AVSLUTT", "RESERVER"})
-
-
-def is_objection(text: str) -> bool:
-    """A reply that is only a stop word, in any case, with punctuation or spaces around it."""
-    word = re.sub(r"[^\wÆØÅÄÖ]", "", text.upper())
-    return word in STOP_WORDS
 
 
 @dataclass(frozen=True)
