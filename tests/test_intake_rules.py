@@ -96,3 +96,24 @@ def test_p7_an_objection_after_registration_still_skips_new_interactions(
     r = client.post("/api/v1/interactions", json=interaction_payload(external_id="after"))
     assert r.json()["skip_reasons"] == ["objection"]
     assert (count(rt, Invitation), count(rt, Message)) == (1, 1)
+
+
+def test_an_interaction_shows_its_outcome_and_each_message_status(
+    client: TestClient, rt: Runtime
+) -> None:
+    from tilfreds.worker import Worker
+
+    client.post("/api/v1/interactions", json=interaction_payload())
+    queued = client.get("/api/v1/interactions/case-1001-call-1").json()
+    assert (queued["outcome"], queued["invitation_status"]) == ("scheduled", "pending")
+    assert [m["status"] for m in queued["messages"]] == ["queued"]
+    Worker(rt).drain()
+    sent = client.get("/api/v1/interactions/case-1001-call-1").json()
+    assert sent["invitation_status"] == "sent"
+    [message] = sent["messages"]
+    assert (message["purpose"], message["status"], message["attempts"]) == (
+        "invitation",
+        "submitted",
+        1,
+    )
+    assert client.get("/api/v1/interactions/nope").status_code == 404

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from tilfreds.api.deps import OperatorDep, RuntimeDep
-from tilfreds.invitations import intake
+from tilfreds.invitations import intake, timeline
 from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
 from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
@@ -59,6 +59,14 @@ def receive_interaction(
         if inv is not None
         else None,
     )
+
+
+@router.get("/interactions/{external_id}")
+def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
+    """What became of an interaction: scheduled or skipped (and why), its invitation, and each
+    message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt)."""
+    with rt.db.read_only() as session:
+        return asdict(timeline.interaction_state(session, external_id))
 
 
 class QuestionOut(BaseModel):
