@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories import interaction_payload
 from tilfreds.clock import FrozenClock
+from tilfreds.config import SUPPORTED_LOCALES
+from tilfreds.i18n import translator
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.responses.models import Response
@@ -40,7 +44,8 @@ def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) ->
     assert posted.status_code == 303 and posted.headers["location"] == f"/s/{code}/thanks"
     assert "Takk!" in client.get(f"/s/{code}/thanks").text
     summary = client.get("/api/v1/reports/summary").json()
-    assert summary["responses"] == 1 and summary["sent"] == 1 and summary["contact_consents"] == 1
+    assert summary["responses"] == 1 and summary["sent"] == 1
+    assert summary["contact_consents"] is None  # one person: a figure from answers stays hidden
     with rt.db.read_only() as session:
         response = session.execute(select(Response)).scalar_one()
         invitation = session.execute(select(Invitation)).scalar_one()
@@ -76,7 +81,7 @@ def test_incomplete_form_is_shown_again_with_an_error_and_nothing_stored(
     code = _send_and_get_code(client, rt)
     page = client.post(f"/s/{code}", data={"csat": "9"})
     assert page.status_code == 422
-    assert "Svar på alle spørsmålene." in page.text
+    assert "Se over det markerte spørsmålet." in page.text
     with rt.db.read_only() as session:
         assert session.execute(select(Response)).first() is None
 
@@ -120,8 +125,30 @@ def test_unknown_link_is_a_friendly_404(client: TestClient) -> None:
     assert page.status_code == 404 and "<form" not in page.text
 
 
-def test_p1_survey_page_names_the_configured_controller(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
-    text = client.get(f"/s/{code}").text
-    assert rt.settings.controller_name in text and rt.settings.controller_org_no in text
-    assert rt.settings.dpo_email in text
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_p1_survey_page_names_the_configured_controller(
+    client: TestClient, rt: Runtime, locale: str
+) -> None:
+    rt.settings.controller_name = "Annen Inkasso AS"  # not the default: the page must read it
+    rt.settings.controller_org_no = "123 456 789"
+    rt.settings.dpo_email = "dpo@annen-inkasso.example"
+    customer = {"name": "Kari Nordmann", "phone": "412 34 567", "locale": locale}
+    text = html.unescape(client.get(f"/s/{_send_and_get_code(client, rt, customer=customer)}").text)
+    _ = translator(locale)
+    assert f'lang="{locale}"' in text
+    assert (
+        _(
+            "%(controller)s (org. no. %(org_no)s) is responsible for your personal data.",
+            controller="Annen Inkasso AS",
+            org_no="123 456 789",
+        )
+        in text
+    )
+    assert (
+        _(
+            "How satisfied are you with how %(controller)s handled your case?",
+            controller="Annen Inkasso AS",
+        )
+        in text
+    )
+    assert "dpo@annen-inkasso.example" in text and "Example Collection" not in text

@@ -100,6 +100,6 @@ def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
 
 @router.get("/reports/summary")
 def report_summary(rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
-    """Counts and CSAT; scores are hidden for fewer than five answers."""
+    """Counts and CSAT; a figure from answers is null unless its group is at least ``min_group``."""
     with rt.db.read_only() as session:
         return asdict(reporting.summary(session))

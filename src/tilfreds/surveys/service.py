@@ -1,4 +1,4 @@
-"""Look up surveys; make sure the built-in default survey exists."""
+"""Look up surveys; make sure the built-in default survey exists, every question optional (P8)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,31 @@ def survey_id(session: Session, slug: str | None) -> int:
     return found
 
 
+def _make_optional(session: Session, survey: Survey, *, now: datetime) -> None:
+    """Answering is voluntary (P8): older installs created the built-in questions as required."""
+    required = [q for q in survey.questions if q.required]
+    for question in required:
+        question.required = False
+    if required:
+        session.flush()
+        audit.record(
+            session,
+            actor="system",
+            action="survey.changed",
+            subject_type="survey",
+            subject_id=survey.id,
+            at=now,
+            fields=["required"],
+        )
+
+
 def ensure_default_survey(session: Session, *, now: datetime) -> Survey:
     """Create the built-in CSAT + contact-consent survey on first start; idempotent."""
     existing = session.execute(
         select(Survey).where(Survey.slug == DEFAULT_SLUG)
     ).scalar_one_or_none()
     if existing is not None:
+        _make_optional(session, existing, now=now)
         return existing
     has_default = session.execute(select(Survey.id).where(Survey.is_default)).first() is not None
     survey = Survey(
@@ -44,8 +63,8 @@ def ensure_default_survey(session: Session, *, now: datetime) -> Survey:
         is_default=not has_default,
         created_at=now,
         questions=[
-            Question(position=1, key="csat", kind="csat", required=True),
-            Question(position=2, key="contact", kind="contact_consent", required=True),
+            Question(position=1, key="csat", kind="csat", required=False),
+            Question(position=2, key="contact", kind="contact_consent", required=False),
         ],
     )
     session.add(survey)

@@ -61,6 +61,4 @@ def dashboard(request: Request, rt: RuntimeDep) -> Response:
             summary = reporting.summary(session)
     except Unauthorized:
         return RedirectResponse("/login", status_code=303)
-    return page(
-        request, "dashboard.html", operator=operator, summary=summary, min_group=reporting.MIN_GROUP
-    )
+    return page(request, "dashboard.html", operator=operator, summary=summary)

@@ -1,0 +1,76 @@
+"""Answering is voluntary (P8): the built-in survey lets a person skip any question, and says so."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.conftest import T0
+from tests.factories import interaction_payload
+from tilfreds.audit.models import AuditEntry
+from tilfreds.config import SUPPORTED_LOCALES
+from tilfreds.i18n import translator
+from tilfreds.responses.models import Response
+from tilfreds.runtime import Runtime
+from tilfreds.surveys.models import Question
+from tilfreds.surveys.service import ensure_default_survey
+from tilfreds.worker import Worker
+
+SKIP_ANY = "Answering is voluntary: you may skip any question. It takes less than a minute."
+
+
+def survey_code(client: TestClient, rt: Runtime, locale: str = "nb") -> str:
+    customer = {"name": "Kari Nordmann", "phone": "412 34 567", "locale": locale}
+    payload = interaction_payload(customer=customer)
+    assert client.post("/api/v1/interactions", json=payload).status_code == 201
+    Worker(rt).drain()
+    text = client.get("/api/v1/dev/outbox").json()[0]["text"]
+    found = re.search(r"/s/(\w+)", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_p8_every_question_of_the_default_survey_is_optional(client: TestClient) -> None:
+    (survey,) = client.get("/api/v1/surveys").json()
+    assert survey["questions"] and not any(q["required"] for q in survey["questions"])
+
+
+@pytest.mark.parametrize("form", [{}, {"csat": "4"}, {"contact": "yes"}])
+def test_p8_a_person_may_skip_any_question(
+    client: TestClient, rt: Runtime, form: dict[str, str]
+) -> None:
+    code = survey_code(client, rt)
+    assert client.post(f"/s/{code}", data=form).status_code == 303
+    with rt.db.read_only() as session:
+        response = session.execute(select(Response)).scalar_one()
+        assert sorted(a.question_key for a in response.answers) == sorted(form)
+        assert response.contact_consent is (form.get("contact") == "yes")
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_p8_the_page_says_each_question_may_be_skipped_and_requires_none(
+    client: TestClient, rt: Runtime, locale: str
+) -> None:
+    page = html.unescape(client.get(f"/s/{survey_code(client, rt, locale)}").text)
+    assert translator(locale)(SKIP_ANY) in page
+    assert not re.search(r"<input[^>]*\srequired", page)
+
+
+def test_p8_an_older_install_gets_its_built_in_questions_made_optional(rt: Runtime) -> None:
+    with rt.db.unit_of_work() as session:
+        for question in session.execute(select(Question)).scalars():
+            question.required = True  # as ensure_default_survey created them before
+    with rt.db.unit_of_work() as session:
+        survey = ensure_default_survey(session, now=T0)
+        assert not any(q.required for q in survey.questions)
+    with rt.db.unit_of_work() as session:
+        ensure_default_survey(session, now=T0)  # idempotent: nothing more to record
+    with rt.db.read_only() as session:
+        changed = session.execute(
+            select(AuditEntry).where(AuditEntry.action == "survey.changed")
+        ).scalars()
+        assert [e.fields for e in changed] == [["required"]]
