@@ -39,7 +39,9 @@ def test_p8_every_question_of_the_default_survey_is_optional(client: TestClient)
     assert survey["questions"] and not any(q["required"] for q in survey["questions"])
 
 
-@pytest.mark.parametrize("form", [{}, {"csat": "4"}, {"contact": "yes"}])
+@pytest.mark.parametrize(
+    "form", [{"csat": "4"}, {"contact": "yes"}, {"csat": "2", "contact": "no"}]
+)
 def test_p8_a_person_may_skip_any_question(
     client: TestClient, rt: Runtime, form: dict[str, str]
 ) -> None:
@@ -74,3 +76,16 @@ def test_p8_an_older_install_gets_its_built_in_questions_made_optional(rt: Runti
             select(AuditEntry).where(AuditEntry.action == "survey.changed")
         ).scalars()
         assert [e.fields for e in changed] == [["required"]]
+
+
+def test_an_empty_form_stores_nothing_and_asks_for_one_answer(
+    client: TestClient, rt: Runtime
+) -> None:
+    from sqlalchemy import func
+
+    code = survey_code(client, rt)
+    page = client.post(f"/s/{code}", data={})
+    assert page.status_code == 422
+    assert "Svar på minst ett spørsmål før du sender." in page.text
+    with rt.db.read_only() as session:
+        assert session.execute(select(func.count()).select_from(Response)).scalar_one() == 0

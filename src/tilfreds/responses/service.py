@@ -65,6 +65,8 @@ def submit(session: Session, *, code: str, form: Mapping[str, str], now: datetim
         answers.append(Answer(question_key=question.key, value_int=number, value_text=text))
         if question.kind == "contact_consent":
             consent = number == 1
+    if not answers:  # skipping every question is not an answer (declining comes with P8's form)
+        raise InvalidInput("answer at least one question", field="answers")
     invitations.close_invitation(session, invitation, status=InvitationStatus.ANSWERED, now=now)
     response = Response(
         invitation_id=invitation.id,
