@@ -1,7 +1,8 @@
 """The dev transport, the embedded default: a simulated phone whose inbox lives in the database.
 
 It lives in the database (not in memory) so that a separate worker process and the web process
-see the same phone. Numbers are stored like everywhere else: keyed hash plus ciphertext.
+see the same phone. Numbers are stored like everywhere else: keyed hash plus ciphertext; message
+texts (first name, survey link) are sealed too, so a dump holds no name (P9).
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ class DevPhoneMessage(Base):
     phone_index: Mapped[str] = mapped_column(String(80), index=True)
     phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     sender: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the sealed text, in hex
     reference: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
 
 
-def _context(phone_index: str) -> str:
-    return context("dev_phone_messages", "phone", phone_index)
+def _context(phone_index: str, column: str = "phone") -> str:
+    return context("dev_phone_messages", column, phone_index)
+
+
+def _seal(keys: Keys, text: str, phone_index: str) -> str:
+    return keys.encrypt(text, context=_context(phone_index, "body")).hex()
 
 
 class DevTransport:
@@ -52,7 +57,7 @@ class DevTransport:
                     phone_index=(index := self._keys.blind_index(sms.to)),
                     phone_cipher=self._keys.encrypt(sms.to, context=_context(index)),
                     sender=sms.sender,
-                    body=sms.body,
+                    body=_seal(self._keys, sms.body, index),
                     reference=sms.reference,
                     at=self._clock.now(),
                 )
@@ -70,7 +75,7 @@ def record_inbound(
             phone_index=(index := keys.blind_index(phone)),
             phone_cipher=keys.encrypt(phone, context=_context(index)),
             sender=to,
-            body=text,
+            body=_seal(keys, text, index),
             reference="",
             at=now,
         )
@@ -99,7 +104,7 @@ def inbox(session: Session, keys: Keys, *, limit: int = 200) -> Sequence[PhoneMe
             direction=r.direction,
             phone=keys.decrypt(r.phone_cipher, context=_context(r.phone_index)),
             sender=r.sender,
-            body=r.body,
+            body=keys.decrypt(bytes.fromhex(r.body), context=_context(r.phone_index, "body")),
             reference=r.reference,
             at=r.at,
         )
