@@ -1,4 +1,5 @@
-"""The send worker: due messages go out once, eligibility is re-checked at send time (P3, P7)."""
+"""The send worker: due messages go out once through the dev transport, eligibility is re-checked
+at send time (P7)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def statuses(rt: Runtime) -> list[tuple[str, str | None]]:
         return [(m.status, m.skip_reason) for m in session.execute(select(Message)).scalars()]
 
 
-def test_p3_due_message_reaches_the_phone_with_its_link(client: TestClient, rt: Runtime) -> None:
+def test_due_message_reaches_the_dev_phone_with_its_link(client: TestClient, rt: Runtime) -> None:
     client.post("/api/v1/interactions", json=interaction_payload())
     assert Worker(rt).drain() == 1
     with rt.db.read_only() as session:

@@ -1,4 +1,4 @@
-"""The send-time decision (P7, P8): a pure function of the facts and ``now``."""
+"""The send-time decision (P7): a pure function of the facts and ``now``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_p7_objection_wins_over_everything() -> None:
     assert may_send(facts(suppressed=True), now=NOW) == Skip("objected")
 
 
-def test_p8_answered_or_closed_invitations_get_nothing_more() -> None:
+def test_answered_or_closed_invitations_get_nothing_more() -> None:
     assert may_send(facts(invitation_status="answered"), now=NOW) == Skip("invitation_answered")
     assert may_send(facts(invitation_status="closed"), now=NOW) == Skip("invitation_closed")
 
