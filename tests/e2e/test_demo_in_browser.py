@@ -2,7 +2,8 @@
 
 Starts ``tilfreds demo`` as a real process on the embedded default and drives Debian's Chromium
 with Playwright (``executable_path``; no browser download). Without Chromium the browser tests are
-skipped, unless TILFREDS_REQUIRE_BROWSER=1 (as in CI), which turns every skip into a failure.
+skipped, unless TILFREDS_REQUIRE_BROWSER=1 (as in CI), which turns that into a failure
+(``conftest.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.e2e.conftest import free_port
+
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,26 +33,6 @@ FLAGS = [
 ]
 
 pytestmark = pytest.mark.e2e
-
-
-def chromium_or_skip(path: str = CHROMIUM) -> str:
-    """The one place a browser test may skip; with TILFREDS_REQUIRE_BROWSER=1 it fails instead."""
-    if Path(path).exists():
-        return path
-    if os.environ.get("TILFREDS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"Chromium is required (TILFREDS_REQUIRE_BROWSER=1) but missing at {path}")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-def chromium() -> str:
-    return chromium_or_skip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

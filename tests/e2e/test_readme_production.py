@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,11 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import make_url
 
-from tests.conftest import PG_URL
+from tests.e2e.conftest import free_port
 from tests.factories import interaction_payload
-from tests.postgres import prepare_postgres
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
@@ -38,25 +35,6 @@ def production_block() -> str:
     match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert match, "the production section has a sh block"
     return match.group(1)
-
-
-@pytest.fixture
-def scratch_pg() -> str:
-    url = make_url(PG_URL).set(database=f"{make_url(PG_URL).database}_readme")
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        prepare_postgres(rendered)
-    except Exception as exc:  # unreachable server
-        if os.environ.get("TILFREDS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {url}: {exc}")
-    return rendered
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
