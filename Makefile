@@ -1,6 +1,9 @@
-# The two commands of the README: `make demo` (run tilfreds on the embedded default) and
-# `make test` (the whole suite, SQLite and PostgreSQL). Both set up what they need first.
+# The two commands of the README: `make demo` (run tilfreds on the embedded default; PORT=8012
+# and HOST=... choose where it listens) and `make test` (the whole suite, SQLite and
+# PostgreSQL). Both set up what they need first.
 PYTHON ?= python3
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tilfreds demo
+	$(BIN)/tilfreds demo --host $(HOST) --port $(PORT)
 
 browser:
 	@bash scripts/ensure-chromium

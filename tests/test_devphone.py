@@ -5,6 +5,7 @@ inbound API does not tell whether a number has open invitations (P3, P7)."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -250,10 +251,23 @@ def test_p7_the_inbound_answer_does_not_tell_whether_a_number_has_open_invitatio
 def test_serve_gives_the_app_the_address_it_listens_on(
     rt: Runtime, link_on_phone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Binding 0.0.0.0 here would open a port to the network, so uvicorn's ``run`` is replaced by
-    one that keeps the app it was given, which is then asked through a client."""
+    """Binding 0.0.0.0 here would open a port to the network, so the socket is taken on loopback
+    whatever the host, and uvicorn's server is replaced by one that keeps the app it was given,
+    which is then asked through a client."""
     started: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, **_: started.setdefault(host, app))
+
+    def loopback_socket(host: str, port: int, **_: object) -> socket.socket:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        return sock
+
+    def keep_app(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        started[server.config.host] = server.config.app
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(cli, "_listen", loopback_socket)
+    monkeypatch.setattr(uvicorn.Server, "run", keep_app)
     for host in ("0.0.0.0", "127.0.0.1"):
         result = CliRunner().invoke(cli.app, ["serve", "--host", host], env=env_for(rt))
         assert result.exit_code == 0, result.output

@@ -1,4 +1,4 @@
-"""One survey end to end through the API and the respondent's pages (P2, P4, P5, P8)."""
+"""One survey end to end through the API and the respondent's pages (P1, P4)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_incomplete_form_is_shown_again_with_an_error_and_nothing_stored(
         assert session.execute(select(Response)).first() is None
 
 
-def test_p8_an_answer_cancels_what_is_still_queued_for_the_invitation(
+def test_an_answer_cancels_what_is_still_queued_for_the_invitation(
     client: TestClient, rt: Runtime
 ) -> None:
     code = _send_and_get_code(client, rt)

@@ -3,9 +3,12 @@ commands so ``tilfreds --help`` is quick."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -55,21 +58,44 @@ def _prepare_schema(rt: Runtime) -> None:
         ensure_default_survey(session, now=rt.clock.now())
 
 
-def _serve(rt: Runtime, host: str, port: int) -> None:
+def _listen(host: str, port: int, *, how_to_choose: str = "--port") -> socket.socket:
+    """Take the port before anything else happens, so a busy port is one clear line and exit 2,
+    not a traceback after the schema was migrated and the demo data seeded."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # as uvicorn does: a port whose last connection is still in TIME_WAIT is free to use
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc}"
+        console.print(
+            f"[red]port {port} on {host} {why}[/red]; stop what listens there or choose another "
+            f"port with {how_to_choose}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
+    return sock
+
+
+def _serve(rt: Runtime, sock: socket.socket, host: str) -> None:
     import uvicorn
 
     from tilfreds.app import create_app
 
+    port = sock.getsockname()[1]
     if not rt.settings.public_url:
         rt.settings.public_url = f"http://{host}:{port}"
-
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(rt, run_worker=rt.settings.is_embedded, listen_host=host),
         host=host,
         port=port,
         log_level="info",
         proxy_headers=True,
     )
+    # uvicorn names the address only for sockets it opened itself
+    logging.getLogger("tilfreds").info("listening on http://%s:%d", host, port)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -78,9 +104,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the web pages and the API (and, on SQLite, the send worker in-process)."""
-    rt = _runtime()
-    _prepare_schema(rt)
-    _serve(rt, host, port)
+    with _listen(host, port) as sock:
+        rt = _runtime()
+        _prepare_schema(rt)
+        _serve(rt, sock, host)
 
 
 @app.command()
@@ -129,20 +156,21 @@ def demo(
     from tilfreds.api.dev import is_loopback
     from tilfreds.operators.service import create_token
 
-    rt = _runtime()
-    _prepare_schema(rt)
-    added = demo_data.seed(rt)
-    with rt.db.unit_of_work() as session:
-        token = create_token(session, name="demo", role="admin", now=rt.clock.now())
-    base = f"http://{host}:{port}"
-    out.print(f"[bold]tilfreds demo[/bold]: {added} sample interactions added")
-    out.print(f"  phone inbox: {base}/dev/phone")
-    if not is_loopback(host):
-        out.print("               (not on loopback: sign in with the token below first)")
-    out.print(f"  dashboard:   {base}/dashboard  (sign in with the token below)")
-    out.print(f"  API docs:    {base}/docs")
-    out.print(f"DEMO_TOKEN={token}", soft_wrap=True)
-    _serve(rt, host, port)
+    with _listen(host, port, how_to_choose="--port (make demo PORT=8012)") as sock:
+        rt = _runtime()
+        _prepare_schema(rt)
+        added = demo_data.seed(rt)
+        with rt.db.unit_of_work() as session:
+            token = create_token(session, name="demo", role="admin", now=rt.clock.now())
+        base = f"http://{host}:{sock.getsockname()[1]}"
+        out.print(f"[bold]tilfreds demo[/bold]: {added} sample interactions added")
+        out.print(f"  phone inbox: {base}/dev/phone")
+        if not is_loopback(host):
+            out.print("               (not on loopback: sign in with the token below first)")
+        out.print(f"  dashboard:   {base}/dashboard  (sign in with the token below)")
+        out.print(f"  API docs:    {base}/docs")
+        out.print(f"DEMO_TOKEN={token}", soft_wrap=True)
+        _serve(rt, sock, host)
 
 
 @token_app.command("create")
@@ -161,6 +189,48 @@ def token_create(
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     out.print(token, soft_wrap=True)
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%dT%H:%MZ") if at else "-"
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the tokens: id, role, when created and revoked, and who uses them. Never the token."""
+    from tilfreds.operators.service import list_tokens
+
+    rt = _runtime()
+    with rt.db.read_only() as session:
+        tokens = list_tokens(session)
+    out.print(f"{'ID':>4}  {'ROLE':<6} {'CREATED':<18} {'REVOKED':<18} NAME", highlight=False)
+    for t in tokens:
+        out.print(
+            f"{t.id:>4}  {t.role:<6} {_when(t.created_at):<18} {_when(t.revoked_at):<18} {t.name}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The id `tilfreds token list` shows.")
+    ],
+) -> None:
+    """Revoke a token: from now on every request with it gets 401. Audited."""
+    from tilfreds.operators.service import revoke_token
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as session:
+            token, revoked = revoke_token(session, token_id=token_id, now=rt.clock.now())
+    except TilfredsError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    state = "revoked" if revoked else f"was already revoked at {_when(token.revoked_at)}"
+    out.print(f"token {token.id} ({token.name}) {state}", soft_wrap=True, markup=False)
 
 
 @audit_app.command("verify")

@@ -1,7 +1,9 @@
 """The README's first command, driven as a person would: phone inbox -> survey -> dashboard.
 
 Starts ``tilfreds demo`` as a real process on the embedded default and drives Debian's Chromium
-with Playwright (``executable_path``; no browser download).
+with Playwright (``executable_path``; no browser download). Without Chromium the browser tests are
+skipped, unless TILFREDS_REQUIRE_BROWSER=1 (as in CI), which turns that into a failure
+(``conftest.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.e2e.conftest import free_port
+
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -31,12 +33,6 @@ FLAGS = [
 ]
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -74,18 +70,14 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
-def test_p3_p4_person_goes_from_phone_inbox_through_survey_to_dashboard(
-    demo: tuple[str, str], tmp_path: Path
+def test_person_goes_from_dev_phone_inbox_through_survey_to_dashboard(
+    chromium: str, demo: tuple[str, str], tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("TILFREDS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     base, token = demo
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
 
         page.goto(f"{base}/login")
@@ -123,14 +115,12 @@ def test_p3_p4_person_goes_from_phone_inbox_through_survey_to_dashboard(
         shutil.copy(tmp_path / f"{name}.png", Path(keep) / f"{name}.png")
 
 
-def test_api_reference_renders_offline_in_the_browser(demo: tuple[str, str]) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+def test_api_reference_renders_offline_in_the_browser(chromium: str, demo: tuple[str, str]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, _token = demo
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         page = browser.new_page()
         page.goto(f"{base}/docs")
         expect(page.get_by_text("/api/v1/interactions").first).to_be_visible(timeout=15_000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.e2e.conftest import CHROMIUM, chromium_or_skip
+
 DEMO_PORT, ATTACKER_PORT = 18210, 18211
 BASE = f"http://127.0.0.1:{DEMO_PORT}"
 PHONE = "+4741234567"  # Kari, one of the demo's fresh invitations
@@ -99,10 +99,7 @@ def replies_on_phone(token: str) -> list[str]:
 def test_p7_the_reply_form_works_from_its_page_and_not_from_another_site(
     demo_token: str, attacker_page: str
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("TILFREDS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    chromium_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:

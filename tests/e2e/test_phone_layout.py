@@ -6,14 +6,11 @@ title sits inside its box, in all six languages; nothing scrolls sideways.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +18,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from tests.conftest import T0
+from tests.e2e.conftest import CHROMIUM, chromium_or_skip
 from tests.factories import interaction_payload
 from tilfreds.app import create_app
 from tilfreds.config import SUPPORTED_LOCALES
@@ -28,7 +26,6 @@ from tilfreds.operators.service import create_token
 from tilfreds.runtime import Runtime
 from tilfreds.worker import Worker
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 375, "height": 667}
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database", ["sqlite"], indirect=True)]
 
@@ -66,10 +63,7 @@ def server(rt: Runtime) -> Iterator[str]:
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("TILFREDS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

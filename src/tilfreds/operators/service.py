@@ -1,4 +1,4 @@
-"""Create and check bearer tokens. The token itself is shown once and never stored."""
+"""Create, list, revoke and check bearer tokens. The token itself is shown once, never stored."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
-from tilfreds.errors import Forbidden, InvalidInput, Unauthorized
+from tilfreds.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from tilfreds.operators.models import ApiToken
 
 ROLES = ("admin",)
@@ -33,6 +33,27 @@ class Operator:
         return f"token:{self.token_id}"
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an operator may see of a token: never the token, nor its hash."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
 def create_token(session: Session, *, name: str, role: str, now: datetime) -> str:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
@@ -52,6 +73,36 @@ def create_token(session: Session, *, name: str, role: str, now: datetime) -> st
         fields=["name", "role"],
     )
     return token
+
+
+def list_tokens(session: Session) -> list[TokenInfo]:
+    rows = session.execute(select(ApiToken).order_by(ApiToken.id)).scalars()
+    return [_info(row) for row in rows]
+
+
+def revoke_token(session: Session, *, token_id: int, now: datetime) -> tuple[TokenInfo, bool]:
+    """Revoke a token from ``now`` on; ``authenticate`` refuses it in the next request.
+
+    Returns the token and whether this call revoked it: revoking twice changes nothing and
+    writes no second audit entry. The row is locked first, so concurrent revokes record one.
+    """
+    row = session.get(ApiToken, token_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"there is no token {token_id}", field="id")
+    if row.revoked_at is not None:
+        return _info(row), False
+    row.revoked_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor="cli",
+        action="token.revoked",
+        subject_type="api_token",
+        subject_id=row.id,
+        at=now,
+        fields=["revoked_at"],
+    )
+    return _info(row), True
 
 
 def authenticate(

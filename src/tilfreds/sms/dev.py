@@ -1,7 +1,8 @@
 """The dev transport, the embedded default: a simulated phone whose inbox lives in the database.
 
 It lives in the database (not in memory) so that a separate worker process and the web process
-see the same phone. Numbers are stored like everywhere else: keyed hash plus ciphertext.
+see the same phone. Numbers are stored like everywhere else: keyed hash plus ciphertext; message
+texts (first name, survey link) are sealed too, so a dump holds no name (P9).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, Text, select
+from sqlalchemy import Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tilfreds.clock import Clock
@@ -27,14 +28,18 @@ class DevPhoneMessage(Base):
     phone_index: Mapped[str] = mapped_column(String(80), index=True)
     phone_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     sender: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(Text)
+    body_cipher: Mapped[bytes] = mapped_column(LargeBinary)  # context: .../body/<phone_index>
     # our message id for what was sent, so sending it again after a crash adds nothing
     reference: Mapped[str | None] = mapped_column(String(64), unique=True)
     at: Mapped[datetime]
 
 
-def _context(phone_index: str) -> str:
-    return context("dev_phone_messages", "phone", phone_index)
+def _context(phone_index: str, column: str = "phone") -> str:
+    return context("dev_phone_messages", column, phone_index)
+
+
+def _seal(keys: Keys, text: str, phone_index: str) -> bytes:
+    return keys.encrypt(text, context=_context(phone_index, "body"))
 
 
 class DevTransport:
@@ -55,7 +60,7 @@ class DevTransport:
                     phone_index=index,
                     phone_cipher=self._keys.encrypt(sms.to, context=_context(index)),
                     sender=sms.sender,
-                    body=sms.body,
+                    body_cipher=_seal(self._keys, sms.body, index),
                     reference=sms.reference,
                     at=self._clock.now(),
                 )
@@ -73,7 +78,7 @@ def record_inbound(
             phone_index=(index := keys.blind_index(phone)),
             phone_cipher=keys.encrypt(phone, context=_context(index)),
             sender=to,
-            body=text,
+            body_cipher=_seal(keys, text, index),
             reference=None,
             at=now,
         )
@@ -102,7 +107,7 @@ def inbox(session: Session, keys: Keys, *, limit: int = 200) -> Sequence[PhoneMe
             direction=r.direction,
             phone=keys.decrypt(r.phone_cipher, context=_context(r.phone_index)),
             sender=r.sender,
-            body=r.body,
+            body=keys.decrypt(r.body_cipher, context=_context(r.phone_index, "body")),
             reference=r.reference or "",
             at=r.at,
         )

@@ -73,7 +73,10 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch_op:
             batch_op.alter_column("phone_index", existing_type=sa.String(64), type_=sa.String(80))
 
+    op.execute("DELETE FROM dev_phone_messages")  # a simulated phone: nothing of value
     with op.batch_alter_table("dev_phone_messages") as batch_op:
+        batch_op.drop_column("body")
+        batch_op.add_column(sa.Column("body_cipher", sa.LargeBinary(), nullable=False))
         batch_op.alter_column("reference", existing_type=sa.String(64), nullable=True)
         batch_op.create_unique_constraint(
             batch_op.f("uq_dev_phone_messages_reference"), ["reference"]
@@ -226,9 +229,12 @@ def downgrade() -> None:
         batch_op.alter_column("person_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column("skip_reasons")
 
+    op.execute("DELETE FROM dev_phone_messages")
     with op.batch_alter_table("dev_phone_messages") as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_dev_phone_messages_reference"), type_="unique")
         batch_op.alter_column("reference", existing_type=sa.String(64), nullable=False)
+        batch_op.drop_column("body_cipher")
+        batch_op.add_column(sa.Column("body", sa.Text(), nullable=False))
 
     for table in _INDEXED:
         with op.batch_alter_table(table) as batch_op:

@@ -1,0 +1,66 @@
+"""What the end-to-end tests need from the machine, and the one place they may skip.
+
+A missing Chromium or PostgreSQL skips a test, unless TILFREDS_REQUIRE_BROWSER=1 (as in CI),
+which turns every skip in tests/e2e into a failure; a missing PostgreSQL also fails under
+TILFREDS_REQUIRE_POSTGRES=1, as it does everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from sqlalchemy import make_url
+
+from tests.conftest import PG_URL
+from tests.postgres import prepare_postgres
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE_BROWSER = "TILFREDS_REQUIRE_BROWSER"
+REQUIRE_POSTGRES = "TILFREDS_REQUIRE_POSTGRES"
+
+
+def skip_unless_required(reason: str, *required_by: str) -> NoReturn:
+    for variable in (REQUIRE_BROWSER, *required_by):
+        if os.environ.get(variable) == "1":
+            pytest.fail(f"{reason}, and {variable}=1 requires it")
+    pytest.skip(reason)
+
+
+def chromium_or_skip(path: str = CHROMIUM) -> str:
+    if not Path(path).exists():
+        skip_unless_required(f"Chromium is missing at {path} (apt-get install chromium)")
+    return path
+
+
+def postgres_or_skip(url: str) -> str:
+    """``url``'s database, created if needed and emptied."""
+    try:
+        prepare_postgres(url)
+    except Exception as exc:  # unreachable server
+        skip_unless_required(f"PostgreSQL is unreachable at {url}: {exc}", REQUIRE_POSTGRES)
+    return url
+
+
+@pytest.fixture
+def chromium() -> str:
+    return chromium_or_skip()
+
+
+@pytest.fixture
+def scratch_pg() -> str:
+    """A PostgreSQL database of its own, next to the test database."""
+    url = make_url(PG_URL)
+    return postgres_or_skip(
+        url.set(database=f"{url.database}_readme").render_as_string(hide_password=False)
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
