@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilfreds.api.deps import RuntimeDep
+from tilfreds.api.error_responses import responses
 from tilfreds.fields import Line, Text
 from tilfreds.invitations import inbound
 from tilfreds.people.phones import normalise_phone
@@ -29,7 +30,12 @@ class OutboxItem(BaseModel):
     at: str
 
 
-@router.get("/outbox", response_model=list[OutboxItem])
+@router.get(
+    "/outbox",
+    response_model=list[OutboxItem],
+    summary="Messages on the dev phone",
+    responses=responses(404),
+)
 def dev_outbox(rt: RuntimeDep) -> list[OutboxItem]:
     """Messages on the simulated phone, newest first (dev transport only)."""
     _require_dev(rt)
@@ -60,7 +66,12 @@ class InboundOut(BaseModel):
     closed_invitations: int
 
 
-@router.post("/inbound", response_model=InboundOut)
+@router.post(
+    "/inbound",
+    response_model=InboundOut,
+    summary="Reply from the dev phone",
+    responses=responses(404, 413, 422),
+)
 def dev_inbound(payload: InboundIn, rt: RuntimeDep) -> InboundOut:
     """Play a reply typed on the customer's phone (dev transport only)."""
     _require_dev(rt)

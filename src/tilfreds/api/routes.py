@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from tilfreds.api.deps import OperatorDep, RuntimeDep
+from tilfreds.api.error_responses import responses
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
 from tilfreds.people.phones import normalise_locale, normalise_phone
@@ -17,12 +18,37 @@ from tilfreds.surveys import service as surveys
 
 router = APIRouter(prefix="/api/v1")
 
+RECEIVED_EXAMPLE = {
+    "id": 17,
+    "external_id": "case-1001-call-7",
+    "created": True,
+    "invitation": {
+        "id": 17,
+        "status": "pending",
+        "survey_id": 1,
+        "expires_at": "2026-12-02T08:31:00Z",
+    },
+}
+
 
 @router.post(
     "/interactions",
     status_code=201,
     response_model=InteractionOut,
-    responses={200: {"description": "Already received: nothing changed"}},
+    tags=["interactions"],
+    summary="Report an interaction",
+    responses={
+        201: {
+            "description": "Received: the survey invitation is scheduled",
+            "content": {"application/json": {"example": RECEIVED_EXAMPLE}},
+        },
+        200: {
+            "model": InteractionOut,
+            "description": "Already received under this external_id: nothing changed",
+            "content": {"application/json": {"example": {**RECEIVED_EXAMPLE, "created": False}}},
+        },
+        **responses(401, 403, 404, 413, 422),
+    },
 )
 def receive_interaction(
     payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
@@ -71,7 +97,13 @@ class SurveyOut(BaseModel):
     questions: list[QuestionOut]
 
 
-@router.get("/surveys", response_model=list[SurveyOut])
+@router.get(
+    "/surveys",
+    response_model=list[SurveyOut],
+    tags=["surveys"],
+    summary="List the surveys",
+    responses=responses(401, 403),
+)
 def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
     with rt.db.read_only() as session:
         return [
@@ -87,7 +119,12 @@ def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
         ]
 
 
-@router.get("/reports/summary")
+@router.get(
+    "/reports/summary",
+    tags=["reports"],
+    summary="Counts and CSAT",
+    responses=responses(401, 403),
+)
 def report_summary(rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """Counts and CSAT; scores are hidden for fewer than five answers."""
     with rt.db.read_only() as session:
