@@ -11,13 +11,28 @@ from pydantic import BaseModel
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.invitations import service as invitations
-from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
+from tilfreds.invitations.schemas import (
+    EXAMPLE_PAYLOAD,
+    InteractionOut,
+    InteractionPayload,
+    InvitationOut,
+)
 from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
 from tilfreds.surveys import service as surveys
 
 router = APIRouter(prefix="/api/v1")
 
+BODY_EXAMPLES = {
+    "interaction": {"summary": "A phone call", "value": EXAMPLE_PAYLOAD},
+    "refused": {
+        "summary": "Refused with 422: fields beyond the documented ones (P10)",
+        "value": {
+            **EXAMPLE_PAYLOAD,
+            "customer": {**EXAMPLE_PAYLOAD["customer"], "email": "kari@example.no"},
+        },
+    },
+}
 RECEIVED_EXAMPLE = {
     "id": 17,
     "external_id": "case-1001-call-7",
@@ -49,6 +64,7 @@ RECEIVED_EXAMPLE = {
         },
         **responses(401, 403, 404, 413, 422),
     },
+    openapi_extra={"requestBody": {"content": {"application/json": {"examples": BODY_EXAMPLES}}}},
 )
 def receive_interaction(
     payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
