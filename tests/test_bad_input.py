@@ -173,6 +173,9 @@ def test_unknown_web_paths_get_an_html_404_page(client: TestClient) -> None:
         assert response.headers["content-type"].startswith("text/html")
         assert "<html" in response.text and "not found" in response.text.lower()
         assert response.headers["X-Frame-Options"] == "DENY"
+    wrong_method = client.delete("/")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
+    assert "<html" in wrong_method.text
 
 
 BLANKS = [" ", "   ", "\u00a0", "\u3000", "\u2003 \u2009", "\u200a"]

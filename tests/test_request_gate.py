@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from tests.factories import interaction_payload
+from tilfreds.api.routes import router as api_router
 from tilfreds.app import create_app
+from tilfreds.errors import Unauthorized
 from tilfreds.runtime import Runtime
 
 LIMIT = 64 * 1024
@@ -122,6 +125,14 @@ def test_the_token_is_looked_up_once_and_off_the_event_loop(
     assert lookups == [False, False]  # one lookup per request, none on the loop's thread
 
 
+def test_token_routes_refuse_when_no_gate_has_authenticated(rt: Runtime, admin_token: str) -> None:
+    bare = FastAPI()  # the API's routes without the app's middleware
+    bare.state.runtime = rt
+    bare.include_router(api_router)
+    with TestClient(bare) as c, pytest.raises(Unauthorized):
+        c.get("/api/v1/surveys", headers={"Authorization": f"Bearer {admin_token}"})
+
+
 def test_the_dev_phone_api_keeps_its_own_access(client: TestClient) -> None:
     response = client.post(
         "/api/v1/dev/inbound",
@@ -153,6 +164,7 @@ class Consumed:
 def server(rt: Runtime) -> Iterator[tuple[int, Consumed]]:
     app = Consumed(create_app(small_limit(rt)))
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a fixed port, test after test
     sock.bind(("127.0.0.1", int(os.environ.get("TILFREDS_TEST_HTTP_PORT", "0"))))
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -186,7 +198,9 @@ def stream(port: int, head: dict[str, str], total: int) -> tuple[int, dict[str, 
         n = conn.send(pending)
         sent, pending = sent + n, pending[n:]
     conn.setblocking(True)
-    conn.settimeout(10)
+    conn.settimeout(30)
+    if sent >= total:  # all sent unanswered: end the body, so the answer comes now
+        conn.sendall(b"0\r\n\r\n")
     raw = b""
     while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
         data = conn.recv(65536)

@@ -61,7 +61,9 @@ def _render_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return page(request, "not_found.html", status_code=404)
     message = HTTPStatus(exc.status_code).phrase
-    return page(request, "error.html", message=message, status_code=exc.status_code)
+    response = page(request, "error.html", message=message, status_code=exc.status_code)
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 def _render_invalid_request(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from tilfreds.errors import Unauthorized
 from tilfreds.operators import service as operators
 from tilfreds.runtime import Runtime
 
@@ -41,17 +42,16 @@ def authenticate(rt: Runtime, token: str | None) -> operators.Operator:
         return operators.authenticate(session, token)
 
 
-def operator(
+async def operator(  # no I/O: not worth a worker thread
     request: Request,
-    rt: Annotated[Runtime, Depends(runtime)],
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> operators.Operator:
-    """The operator BearerAuth found before the body was read; a route outside its prefix
-    looks the token up here instead (in FastAPI's worker thread, as this is a plain def)."""
+    """The operator api.gate.BearerAuth authenticated before the body was read (it guards
+    /api/v1 but the dev phone's routes); no second database lookup."""
     found = getattr(request.state, OPERATOR_STATE, None)
-    if isinstance(found, operators.Operator):
-        return found
-    return authenticate(rt, bearer_token(request))
+    if not isinstance(found, operators.Operator):
+        raise Unauthorized("a bearer token is required")
+    return found
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
