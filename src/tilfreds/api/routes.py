@@ -12,7 +12,8 @@ from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.schemas import (
-    EXAMPLE_PAYLOAD,
+    BODY_EXAMPLES,
+    RECEIVED_EXAMPLE,
     InteractionOut,
     InteractionPayload,
     InvitationOut,
@@ -22,28 +23,6 @@ from tilfreds.reporting import service as reporting
 from tilfreds.surveys import service as surveys
 
 router = APIRouter(prefix="/api/v1")
-
-BODY_EXAMPLES = {
-    "interaction": {"summary": "A phone call", "value": EXAMPLE_PAYLOAD},
-    "refused": {
-        "summary": "Refused with 422: fields beyond the documented ones (P10)",
-        "value": {
-            **EXAMPLE_PAYLOAD,
-            "customer": {**EXAMPLE_PAYLOAD["customer"], "email": "kari@example.no"},
-        },
-    },
-}
-RECEIVED_EXAMPLE = {
-    "id": 17,
-    "external_id": "case-1001-call-7",
-    "created": True,
-    "invitation": {
-        "id": 17,
-        "status": "pending",
-        "survey_id": 1,
-        "expires_at": "2026-12-02T08:31:00Z",
-    },
-}
 
 
 @router.post(

@@ -12,7 +12,7 @@ from tilfreds.fields import NAME_MAX_CHARS, FilledLine, Line, Moment, PersonName
 
 Channel = Literal["phone", "chat", "letter", "web", "email", "sms"]
 
-# the example in the API description (/docs), which tests post as is
+# examples in the API description (/docs); tests/test_openapi.py posts them as they are
 EXAMPLE_PAYLOAD: dict[str, Any] = {
     "external_id": "case-1001-call-7",
     "survey": "csat",
@@ -21,6 +21,28 @@ EXAMPLE_PAYLOAD: dict[str, Any] = {
     "reason": "payment plan",
     "occurred_at": "2026-11-25T08:30:00+01:00",
     "case_ref": "C-1001",
+}
+
+BODY_EXAMPLES = {
+    "interaction": {"summary": "A phone call", "value": EXAMPLE_PAYLOAD},
+    "refused": {
+        "summary": "Refused with 422: fields beyond the documented ones (P10)",
+        "value": {
+            **EXAMPLE_PAYLOAD,
+            "customer": {**EXAMPLE_PAYLOAD["customer"], "email": "kari@example.no"},
+        },
+    },
+}
+RECEIVED_EXAMPLE = {
+    "id": 17,
+    "external_id": "case-1001-call-7",
+    "created": True,
+    "invitation": {
+        "id": 17,
+        "status": "pending",
+        "survey_id": 1,
+        "expires_at": "2026-12-02T08:31:00Z",
+    },
 }
 
 
