@@ -26,7 +26,11 @@ SCORES = [1, 3, 4, 5, 5, 2, 4, 4, 5, 3]
 def respond(client: TestClient, rt: Runtime, forms: list[dict[str, str]]) -> None:
     """One invitation per form, sent to the dev phone and answered through the survey page."""
     for i in range(len(forms)):
-        customer = {"name": f"Person {i}", "phone": f"+47{41000000 + i}", "locale": "nb"}
+        customer = {
+            "name": f"Person {chr(65 + i % 26)}",
+            "phone": f"+47{41000000 + i}",
+            "locale": "nb",
+        }
         payload = interaction_payload(external_id=f"case-{i}", customer=customer)
         assert client.post("/api/v1/interactions", json=payload).status_code == 201
     Worker(rt).drain()

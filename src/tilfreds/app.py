@@ -1,4 +1,5 @@
-"""The web application: API, respondent pages, dev phone and console, with one error handler.
+"""The web application: API, respondent pages, dev phone and console, with one error handler
+per kind of error (JSON in the documented shape under /api/, a page elsewhere).
 
 On the embedded default (SQLite) the send worker runs in-process, in a thread the app owns.
 """
@@ -8,16 +9,23 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from tilfreds import __version__
+from tilfreds.api import deps
 from tilfreds.api import dev as dev_api
+from tilfreds.api import error_responses as api_errors
+from tilfreds.api.gate import BearerAuth, BodyLimit
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
@@ -26,13 +34,43 @@ from tilfreds.web.headers import security_headers
 from tilfreds.web.render import page
 from tilfreds.worker import Worker
 
+TAGS = [
+    {"name": "interactions", "description": "Tell tilfreds about a customer's interaction."},
+    {"name": "surveys", "description": "The surveys an interaction can be sent."},
+    {"name": "reports", "description": "Aggregates; small groups are hidden."},
+    {"name": "dev", "description": "Both ends of the simulated phone (dev transport only)."},
+]
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/")
+
 
 def _render_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TilfredsError)
-    if request.url.path.startswith("/api/"):
-        body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
-        return JSONResponse(body, status_code=exc.http_status)
+    if _is_api(request):
+        return api_errors.domain_error(exc)
     return page(request, "error.html", message=exc.message, status_code=exc.http_status)
+
+
+def _render_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _is_api(request):
+        return api_errors.http_error(exc)
+    if exc.status_code == 404:
+        return page(request, "not_found.html", status_code=404)
+    message = HTTPStatus(exc.status_code).phrase
+    response = page(request, "error.html", message=message, status_code=exc.status_code)
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
+
+
+def _render_invalid_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if _is_api(request):
+        return api_errors.validation_error(exc)
+    return page(request, "error.html", message="The form could not be read.", status_code=422)
 
 
 def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None = None) -> FastAPI:
@@ -60,13 +98,21 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
         title="tilfreds",
         version=__version__,
         lifespan=lifespan,
-        description="Customer-satisfaction surveys over SMS.",
+        description="Customer-satisfaction surveys over SMS. Authorize with a bearer token from "
+        '`tilfreds token create`; errors are `{"error": {"code", "message", "field"}}`.',
+        openapi_tags=TAGS,
         docs_url=None,  # served below from the packaged Swagger UI: no CDN, works offline
         redoc_url=None,
     )
+    # the last added runs first: security headers on every answer, then the size limit, then
+    # the token check, all before any route reads the body
+    app.add_middleware(BearerAuth, authenticate=partial(deps.authenticate, rt))
+    app.add_middleware(BodyLimit, max_bytes=rt.settings.max_body_bytes)
     app.middleware("http")(security_headers)
     app.state.runtime = rt
     app.add_exception_handler(TilfredsError, _render_error)
+    app.add_exception_handler(HTTPException, _render_http_error)
+    app.add_exception_handler(RequestValidationError, _render_invalid_request)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
     )

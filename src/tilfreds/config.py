@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     authority_name: str = "Datatilsynet"
     authority_url: str = "https://www.datatilsynet.no/"
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; a larger one gets 413 before it "
+        "is read.",
+    )
+
     worker_batch_size: int = Field(default=100, ge=1, le=10_000)
     worker_window: int = Field(
         default=50,

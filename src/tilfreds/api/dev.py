@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilfreds.api.deps import SESSION_COOKIE, RuntimeDep
+from tilfreds.api.error_responses import responses
 from tilfreds.errors import Forbidden, NotFound, Unauthorized
 from tilfreds.fields import Line, Text
 from tilfreds.invitations import inbound
@@ -120,7 +121,12 @@ class OutboxItem(BaseModel):
     at: str
 
 
-@router.get("/outbox", response_model=list[OutboxItem])
+@router.get(
+    "/outbox",
+    response_model=list[OutboxItem],
+    summary="Messages on the dev phone",
+    responses=responses(401, 404),
+)
 def dev_outbox(rt: RuntimeDep) -> list[OutboxItem]:
     """Messages on the simulated phone, newest first (dev transport only)."""
     with rt.db.read_only() as session:
@@ -152,7 +158,12 @@ class InboundOut(BaseModel):
     outcome: str
 
 
-@router.post("/inbound", response_model=InboundOut)
+@router.post(
+    "/inbound",
+    response_model=InboundOut,
+    summary="Reply from the dev phone",
+    responses=responses(401, 403, 404, 413, 422),
+)
 def dev_inbound(payload: InboundIn, request: Request, rt: RuntimeDep) -> InboundOut:
     """Play a reply typed on the customer's phone (dev transport only)."""
     if is_cross_site(request):

@@ -9,8 +9,15 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from tilfreds.api.deps import OperatorDep, RuntimeDep
+from tilfreds.api.error_responses import responses
 from tilfreds.invitations import intake, timeline
-from tilfreds.invitations.schemas import InteractionOut, InteractionPayload, InvitationOut
+from tilfreds.invitations.schemas import (
+    BODY_EXAMPLES,
+    RECEIVED_EXAMPLE,
+    InteractionOut,
+    InteractionPayload,
+    InvitationOut,
+)
 from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
 from tilfreds.surveys import service as surveys
@@ -22,7 +29,21 @@ router = APIRouter(prefix="/api/v1")
     "/interactions",
     status_code=201,
     response_model=InteractionOut,
-    responses={200: {"description": "Already received: nothing changed"}},
+    tags=["interactions"],
+    summary="Report an interaction",
+    responses={
+        201: {
+            "description": "Received: the survey invitation is scheduled",
+            "content": {"application/json": {"example": RECEIVED_EXAMPLE}},
+        },
+        200: {
+            "model": InteractionOut,
+            "description": "Already received under this external_id: nothing changed",
+            "content": {"application/json": {"example": {**RECEIVED_EXAMPLE, "created": False}}},
+        },
+        **responses(401, 403, 404, 413, 422),
+    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"examples": BODY_EXAMPLES}}}},
 )
 def receive_interaction(
     payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
@@ -61,7 +82,12 @@ def receive_interaction(
     )
 
 
-@router.get("/interactions/{external_id}")
+@router.get(
+    "/interactions/{external_id}",
+    tags=["interactions"],
+    summary="What became of an interaction",
+    responses=responses(401, 403, 404, 422),
+)
 def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """What became of an interaction: scheduled or skipped (and why), its invitation, and each
     message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt)."""
@@ -82,7 +108,13 @@ class SurveyOut(BaseModel):
     questions: list[QuestionOut]
 
 
-@router.get("/surveys", response_model=list[SurveyOut])
+@router.get(
+    "/surveys",
+    response_model=list[SurveyOut],
+    tags=["surveys"],
+    summary="List the surveys",
+    responses=responses(401, 403),
+)
 def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
     with rt.db.read_only() as session:
         return [
@@ -98,7 +130,12 @@ def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
         ]
 
 
-@router.get("/reports/summary")
+@router.get(
+    "/reports/summary",
+    tags=["reports"],
+    summary="Counts and CSAT",
+    responses=responses(401, 403),
+)
 def report_summary(rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """Counts and CSAT; a figure from answers is null unless its group is at least ``min_group``."""
     with rt.db.read_only() as session:

@@ -94,7 +94,7 @@ def receive_interaction(
         return _existing(session, facts.existing_id)
     if facts.survey_id is None:
         raise NotFound(
-            f"no survey {data.survey!r}" if data.survey else "no default survey is set up",
+            "no survey with that slug" if data.survey else "no default survey is set up",
             field="survey",
         )
     reasons = (("objection",) if facts.objected else ()) + (

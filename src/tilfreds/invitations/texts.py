@@ -6,7 +6,10 @@ from tilfreds.i18n import translator
 
 
 def first_name(name: str) -> str:
-    return name.strip().split(" ")[0] if name.strip() else ""
+    """The first word of a name, split on any Unicode space (NBSP, ideographic space, tabs ...),
+    so no surname reaches a lock screen."""
+    words = name.split()
+    return words[0] if words else ""
 
 
 def invitation_sms(*, locale: str, name: str, controller: str, link: str) -> str:

@@ -33,7 +33,7 @@ def normalise_locale(raw: str) -> str:
     tag = _LOCALE_ALIASES.get(tag, tag)
     if tag not in SUPPORTED_LOCALES:
         raise InvalidInput(
-            f"locale {raw!r} is not supported; use one of {', '.join(SUPPORTED_LOCALES)}",
+            f"locale is not supported; use one of {', '.join(SUPPORTED_LOCALES)}",
             field="locale",
         )
     return tag

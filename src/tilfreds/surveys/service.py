@@ -25,7 +25,7 @@ def survey_id(session: Session, slug: str | None) -> int:
     found = session.execute(query.limit(1)).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"no survey {slug!r}" if slug else "no default survey is set up", field="survey"
+            "no survey has that slug" if slug else "no default survey is set up", field="survey"
         )
     return found
 
