@@ -111,24 +111,15 @@ def seal(key: hmac.HMAC, row: Sequence[Any]) -> str:
     updated) over (seq, at, actor, action, subject_type, subject_id, fields, key_id, prev_mac),
     canonically serialised. The one function that both writing and verifying use."""
     seq, at, actor, action, subject_type, subject_id, fields, key_id, prev_mac = row
-    payload = json.dumps(
-        [
-            seq,
-            at.isoformat(),
-            actor,
-            action,
-            subject_type,
-            subject_id,
-            sorted(fields),
-            key_id,
-            prev_mac,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
+    content = [seq, at.isoformat(), actor, action, subject_type, subject_id, sorted(fields),
+               key_id, prev_mac]  # fmt: skip
     mac = key.copy()
-    mac.update(payload.encode())
+    mac.update(_CANONICAL.encode(content).encode())
     return mac.hexdigest()
+
+
+# compact, ASCII-only JSON; one encoder, as json.dumps would build one per call
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 
 
 def mac_key(audit_key: bytes) -> hmac.HMAC:
@@ -233,7 +224,8 @@ def verify(session: Session, *, expect_head: Head | None = None) -> Verification
         if head is None:
             raise _Broken("the audit head row is missing")
         columns = [getattr(AuditEntry, c) for c in CONTENT]
-        rows = session.execute(
+        # Core rows from a server-side cursor, _CHUNK at a time: no ORM objects, flat memory
+        rows = session.connection().execute(
             select(AuditEntry.mac, *columns)
             .order_by(AuditEntry.seq)
             .execution_options(yield_per=_CHUNK)
