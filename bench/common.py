@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from tests.postgres import prepare_postgres
 
 from tilfreds import migrate
+from tilfreds.audit import service as audit
 from tilfreds.clock import SystemClock
 from tilfreds.config import Settings
 from tilfreds.crypto import Keys, generate_master_key
@@ -131,7 +132,8 @@ def fresh_database(kind: str, *, workdir: Path, pg_url: str, name: str) -> Datab
     else:
         prepare_postgres(pg_url)
         url = pg_url
-    db = Database(url)
+    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
+    db = Database(url, session_info=audit.session_info(keys))
     migrate.upgrade(db)
     with db.unit_of_work() as session:
         ensure_default_survey(session, now=datetime.now(UTC))

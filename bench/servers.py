@@ -33,6 +33,7 @@ def tilfreds_app() -> FastAPI:
     with the null transport and no in-process worker, so only intake is measured."""
     from bench.common import NullTransport
     from tilfreds.app import create_app
+    from tilfreds.audit import service as audit
     from tilfreds.clock import SystemClock
     from tilfreds.config import Settings
     from tilfreds.crypto import Keys
@@ -40,8 +41,8 @@ def tilfreds_app() -> FastAPI:
     from tilfreds.runtime import Runtime
 
     settings = Settings()  # TILFREDS_* from the parent
-    db = Database(settings.resolved_database_url)
     keys = Keys.from_master(base64.urlsafe_b64decode(settings.secret_key))
+    db = Database(settings.resolved_database_url, session_info=audit.session_info(keys))
     rt = Runtime(
         settings=settings, db=db, keys=keys, clock=SystemClock(), transport=NullTransport()
     )

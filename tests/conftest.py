@@ -20,6 +20,7 @@ from sqlalchemy import delete
 from tests.postgres import prepare_postgres
 from tilfreds import migrate
 from tilfreds.app import create_app
+from tilfreds.audit import service as audit
 from tilfreds.audit.models import AuditHead
 from tilfreds.audit.service import GENESIS, HEAD_ID
 from tilfreds.clock import FrozenClock
@@ -36,6 +37,7 @@ PG_URL = os.environ.get(
     "TILFREDS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/tilfreds_test"
 )
 SECRET = generate_master_key()
+KEYS = Keys.from_master(base64.urlsafe_b64decode(SECRET))
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
@@ -53,7 +55,7 @@ def database(
             if os.environ.get("TILFREDS_REQUIRE_POSTGRES") == "1":
                 pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
             pytest.skip(f"PostgreSQL unreachable at {url}: {exc}")
-    db = Database(url)
+    db = Database(url, session_info=audit.session_info(KEYS))
     migrate.upgrade(db)
     yield db
     db.dispose()
@@ -65,7 +67,7 @@ def wipe(db: Database) -> None:
             if table.name != "audit_head":
                 session.execute(delete(table))
         session.execute(delete(AuditHead))
-        session.add(AuditHead(id=HEAD_ID, seq=0, hash=GENESIS))
+        session.add(AuditHead(id=HEAD_ID, seq=0, mac=GENESIS))
 
 
 @pytest.fixture
@@ -81,7 +83,7 @@ def settings(tmp_path: Path, database: Database) -> Settings:
 @pytest.fixture
 def rt(database: Database, settings: Settings) -> Iterator[Runtime]:
     wipe(database)
-    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
+    keys = KEYS
     clock = FrozenClock(T0)
     runtime = Runtime(
         settings=settings,

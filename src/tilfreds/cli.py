@@ -234,19 +234,41 @@ def token_revoke(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 if any entry was changed or removed."""
-    from tilfreds.audit.service import verify
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            metavar="SEQ:MAC",
+            help="A head printed by an earlier run and kept outside the database: fail unless "
+            "that entry still has that MAC.",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's keyed chain from one snapshot; exit 1 if any entry was changed,
+    inserted or removed, 2 if a key it needs is not configured. The last line printed is the head
+    (SEQ:MAC): keep it outside the database to pass as --expect-head later."""
+    from tilfreds.audit.service import Head, verify
 
+    anchor = None
+    if expect_head is not None:
+        try:
+            anchor = Head.parse(expect_head)
+        except ValueError as exc:
+            console.print(f"[red]--expect-head:[/red] {exc}")
+            raise typer.Exit(2) from exc
     rt = _runtime()
-    with rt.db.read_only() as session:
-        result = verify(session)
+    with rt.db.snapshot() as session:
+        result = verify(session, expect_head=anchor)
+    if result.missing_key:
+        out.print(f"[red]audit log cannot be verified:[/red] {result.problem}")
+        raise typer.Exit(2)
     if not result.ok:
         out.print(f"[red]audit log is broken:[/red] {result.problem}")
         raise typer.Exit(1)
-    out.print(
-        f"audit log intact: {result.entries} entries, head {result.head_hash}", soft_wrap=True
-    )
+    anchored = f", entry {anchor.seq} matches the anchor" if anchor else ""
+    out.print(f"audit log intact: {result.entries} entries{anchored}; head:")
+    out.print(str(result.head), soft_wrap=True)
 
 
 @keys_app.command("generate")

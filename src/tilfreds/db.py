@@ -6,7 +6,7 @@ read-then-write never fails on a stale snapshot); PostgreSQL is the scale-out. O
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -94,10 +94,16 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 class Database:
     """An engine and its session factory. Built by entrypoints from settings, never global."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str, *, session_info: Mapping[str, object] | None = None, pool_size: int = 5
+    ) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # what every session carries for the services, e.g. the keys that seal the audit chain
+        self.session_info = dict(session_info or {})
+        self._sessions = sessionmaker(
+            self.engine, expire_on_commit=False, info=dict(self.session_info)
+        )
 
     @property
     def dialect(self) -> str:
@@ -108,10 +114,13 @@ class Database:
         """One transaction: committed when the block ends normally, rolled back otherwise."""
         session = self._sessions()
         try:
-            with session.begin():
-                yield session
+            session.begin()
+            yield session
+            # Session.commit() releases any savepoint still open before the outermost commit, so
+            # before_commit hooks (the audit append) see that commit last, with none open
+            session.commit()
         finally:
-            session.close()
+            session.close()  # rolls back whatever was not committed
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:
@@ -121,6 +130,21 @@ class Database:
         session = self._sessions()
         try:
             session.connection(execution_options={READ_ONLY: True})
+            yield session
+        finally:
+            session.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only session in which every query sees the same committed state, however long it
+        runs (REPEATABLE READ READ ONLY on PostgreSQL; on SQLite a read transaction under WAL
+        already keeps the snapshot of its first read)."""
+        session = self._sessions()
+        options: dict[str, Any] = {READ_ONLY: True}
+        if self.dialect == "postgresql":
+            options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        try:
+            session.connection(execution_options=options)
             yield session
         finally:
             session.close()

@@ -25,6 +25,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     cfg = alembic_config(db.url)
+    cfg.attributes["session_info"] = db.session_info  # keys, for sealing the audit chain
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

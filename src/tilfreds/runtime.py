@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tilfreds import migrate
+from tilfreds.audit import service as audit
 from tilfreds.clock import Clock, SystemClock
 from tilfreds.config import SUPPORTED_LOCALES, Settings
 from tilfreds.crypto import Keys
@@ -76,7 +77,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         data_dir=settings.data_dir,
         allow_generate=settings.is_embedded,
     )
-    db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    db = Database(
+        settings.resolved_database_url,
+        session_info=audit.session_info(keys),
+        pool_size=settings.database_pool_size,
+    )
     clock = clock or SystemClock()
     transport = DevTransport(db, keys, clock)  # the only transport so far; SMPP/HTTP come next
     return Runtime(settings=settings, db=db, keys=keys, clock=clock, transport=transport)

@@ -1,1 +1,1 @@
-"""Append-only, hash-chained log of who did what to which record; never personal values."""
+"""Append-only, keyed (HMAC) chain of who did what to which record; never personal values."""
