@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from tests.conftest import T0
 from tilfreds.cli import app
 from tilfreds.config import Settings
 from tilfreds.crypto import generate_master_key
-from tilfreds.keyring import KEY_FILE_NAME, EncryptionKey
+from tilfreds.keyring import KEY_FILE_NAME, EncryptionKey, verify_at_start
+from tilfreds.people.service import person_for
+from tilfreds.rotation.sealed import key_ids_in_use
 from tilfreds.runtime import Runtime, build_runtime
 
 NEW = generate_master_key()
@@ -144,3 +148,34 @@ def test_embedded_data_files_are_readable_by_their_owner_only(tmp_path: Path) ->
         "tilfreds.sqlite3-wal": 0o600,
         "tilfreds.sqlite3-shm": 0o600,
     }
+
+
+def test_p7_a_key_changed_before_any_was_registered_is_caught_by_the_keys_data_names(
+    rt: Runtime,
+) -> None:
+    with rt.db.unit_of_work() as session:  # data from before keys were registered
+        person_for(session, rt.keys, phone_e164="+4741234567", name="Kari", locale="nb", now=T0)
+    code, output = run(server_env(rt, NEW), "db", "upgrade")
+    assert code == 2 and rt.keys.current_id in output and "restore that key" in output
+    assert registered(rt) == {}
+    assert run(server_env(rt, NEW, previous=rt.settings.secret_key), "db", "upgrade")[0] == 0
+
+
+def test_processes_starting_together_register_the_key_once(rt: Runtime) -> None:
+    if rt.db.dialect != "postgresql":
+        pytest.skip("concurrent start-ups need PostgreSQL; SQLite serialises writers")
+    start, results = threading.Barrier(6), []
+
+    def start_up() -> None:
+        start.wait()
+        results.append(
+            verify_at_start(rt.db, rt.keys, source="test", now=T0, in_use=key_ids_in_use)
+        )
+
+    threads = [threading.Thread(target=start_up) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6 and sum(bool(r) for r in results) == 1
+    assert registered(rt) == {rt.keys.current_id: False}

@@ -64,7 +64,8 @@ def _require_current_schema(rt: Runtime) -> None:
 
 def _check_keys(rt: Runtime) -> None:
     """Refuse a key the database was not sealed with (lost, or changed by mistake)."""
-    from tilfreds import keyring, rotation
+    from tilfreds import keyring
+    from tilfreds.rotation.sealed import key_ids_in_use
 
     try:
         added = keyring.verify_at_start(
@@ -72,7 +73,7 @@ def _check_keys(rt: Runtime) -> None:
             rt.keys,
             source=keyring.key_source(rt.settings.secret_key, rt.settings.data_dir),
             now=rt.clock.now(),
-            in_use=rotation.key_ids_in_use,
+            in_use=key_ids_in_use,
         )
     except ConfigurationError as exc:
         console.print(f"[red]configuration error:[/red] {exc.message}")
@@ -220,7 +221,7 @@ def keys_rotate(
     """Move every value sealed with a previous key to the current key, while tilfreds serves."""
     from rich.progress import Progress
 
-    from tilfreds import rotation
+    from tilfreds.rotation import service as rotation
 
     rt = _runtime()
     _require_current_schema(rt)
@@ -229,12 +230,16 @@ def keys_rotate(
         work = rotation.plan(session, rt.keys)
     unreadable = 0
     with Progress(console=console) as progress:
-        tasks = {name: progress.add_task(name, total=total) for name, total in work.items()}
+        tasks = {
+            name: progress.add_task(name, total=total) for name, total in work.items() if total
+        }
         steps = rotation.rotate(
             rt.db, rt.keys, actor="cli", now=rt.clock.now(), batch_size=batch_size
         )
         try:
             for step in steps:
+                if step.task not in tasks:  # rows a concurrent writer sealed with an old key
+                    tasks[step.task] = progress.add_task(step.task, total=None)
                 progress.advance(tasks[step.task], step.rows)
                 unreadable += step.unreadable
         except TilfredsError as exc:
@@ -249,20 +254,18 @@ def keys_rotate(
 @keys_app.command("status")
 def keys_status() -> None:
     """Per key: registered, configured, what is still sealed with it, and whether it can go."""
-    from rich.table import Table
-
-    from tilfreds import rotation
+    from tilfreds.rotation.status import status
 
     rt = _runtime()
     _require_current_schema(rt)
     with rt.db.read_only() as session:
-        report = rotation.status(session, rt.keys)
-    table = Table("key", "registered", "configured", "holds", "advice")
+        report = status(session, rt.keys)
     for key in report:
         row = key.registered
-        registered = "no" if row is None else f"{row.created_at:%Y-%m-%d}"
+        registered = "not registered" if row is None else f"registered {row.created_at:%Y-%m-%d}"
         if row is not None and row.retired_at is not None:
             registered += f", retired {row.retired_at:%Y-%m-%d}"
         holds = ", ".join(f"{table} {n}" for table, n in sorted(key.held.items())) or "nothing"
-        table.add_row(key.key_id, registered, key.configured, holds, key.advice)
-    out.print(table)
+        out.print(f"[bold]key {key.key_id}[/bold]  {key.configured}  {registered}", soft_wrap=True)
+        out.print(f"  holds: {holds}", soft_wrap=True)
+        out.print(f"  {key.advice}", soft_wrap=True)

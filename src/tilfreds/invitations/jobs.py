@@ -18,7 +18,8 @@ from tilfreds.crypto import Keys, context
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.texts import invitation_sms
-from tilfreds.people.models import Person, Suppression
+from tilfreds.people import service as people
+from tilfreds.people.models import Person
 from tilfreds.sms.transport import OutboundSms, Submitted, TransportError
 
 MAX_ATTEMPTS = 5
@@ -80,15 +81,22 @@ def prepare(
     """The SMS for each claimed message that may still go out; the rest are skipped with a reason
     (eligibility is decided again here, at send time)."""
     rows = session.execute(
-        select(Message, Invitation, Person, Suppression.id)
+        select(Message, Invitation, Person)
         .join(Invitation, Invitation.id == Message.invitation_id)
         .join(Person, Person.id == Invitation.person_id)
-        .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
         .where(Message.id.in_(ids))
         .order_by(Message.id)
     ).all()
+    phones = {
+        person.id: keys.decrypt(
+            person.phone_cipher, context=context("people", "phone", person.phone_index)
+        )
+        for _message, _invitation, person in rows
+    }
+    # by number, under every configured key: an objection may predate a key rotation (P7)
+    suppressed = people.suppressed_numbers(session, keys, phones.values())
     out: list[OutboundSms] = []
-    for message, invitation, person, suppression_id in rows:
+    for message, invitation, person in rows:
         if message.attempts > MAX_ATTEMPTS:  # its workers keep dying: stop, and say so
             message.status, message.lease_until = "failed", None
             message.last_error = f"no outcome recorded after {MAX_ATTEMPTS} attempts"
@@ -96,7 +104,7 @@ def prepare(
         facts = MessageFacts(
             invitation_status=invitation.status,
             expires_at=invitation.expires_at,
-            suppressed=suppression_id is not None,
+            suppressed=phones[person.id] in suppressed,
         )
         decision = may_send(facts, now=now)
         if isinstance(decision, Skip):
@@ -117,9 +125,7 @@ def prepare(
         )
         out.append(
             OutboundSms(
-                to=keys.decrypt(
-                    person.phone_cipher, context=context("people", "phone", person.phone_index)
-                ),
+                to=phones[person.id],
                 body=body,
                 sender=ctx.sender,
                 reference=str(message.id),

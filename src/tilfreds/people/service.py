@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -58,6 +59,19 @@ def is_suppressed(session: Session, phone_index: str) -> bool:
         ).first()
         is not None
     )
+
+
+def suppressed_numbers(session: Session, keys: Keys, numbers: Iterable[str]) -> set[str]:
+    """Which of these numbers objected (P7), under any configured key: an objection recorded
+    with a previous key matches until ``tilfreds keys rotate`` has moved it, and one whose number
+    is held nowhere matches as long as its key is configured."""
+    number_of = {index: number for number in numbers for index in keys.blind_indexes(number)}
+    if not number_of:
+        return set()
+    found = session.execute(
+        select(Suppression.phone_index).where(Suppression.phone_index.in_(number_of))
+    ).scalars()
+    return {number_of[index] for index in found}
 
 
 def object_to_processing(

@@ -1,5 +1,5 @@
 """Key rotation: move every value sealed with a previous key (ciphertexts, blind indexes) to the
-current key, in short batches while the system keeps serving; and per key, what still needs it.
+current key, in short batches while the system keeps serving.
 
 Objections (P7) keep matching throughout: a suppression is only a blind index (the number is not
 stored), so it moves when a row holding its number is re-indexed, in the same transaction. Those
@@ -9,76 +9,32 @@ whose number is held nowhere stay under their key, found as long as it is config
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import (
     RowMapping,
-    Table,
     bindparam,
     delete,
     func,
-    literal_column,
     not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.db import Database
 from tilfreds.errors import TilfredsError
-from tilfreds.keyring import EncryptionKey
-from tilfreds.tables import metadata
+from tilfreds.rotation.sealed import SEALED, SUPPRESSIONS, Sealed, stale, table
 
 BATCH_SIZE = 500
 _ATTEMPTS = 5  # a batch that lost a race with a concurrent writer is simply done again
 
 
-@dataclass(frozen=True)
-class Sealed:
-    """A table holding sealed values: its blind index column, if any; its ciphertext columns,
-    each with the field name its context gives; the column naming the row in those contexts; and
-    the ciphertext column holding the value the index is of (None: it cannot be re-indexed)."""
-
-    table: str
-    index: str | None = None
-    ciphers: tuple[tuple[str, str], ...] = ()
-    row: str = "id"
-    indexed_value: str | None = None
-    holds_numbers: bool = False  # its index is a phone number's: objections follow it
-
-    @property
-    def resealable(self) -> bool:
-        return bool(self.ciphers) and (self.index is None or self.indexed_value is not None)
-
-
-# Every sealed column of the schema. A new one is a line here (and in privacy/datamap.py).
-SEALED = (
-    Sealed(
-        "people",
-        index="phone_index",
-        ciphers=(("phone_cipher", "phone"), ("name_cipher", "name")),
-        row="phone_index",
-        indexed_value="phone_cipher",
-        holds_numbers=True,
-    ),
-    Sealed("suppressions", index="phone_index"),  # the number itself is never stored
-    Sealed(
-        "dev_phone_messages",
-        index="phone_index",
-        ciphers=(("phone_cipher", "phone"),),
-        row="phone_index",
-        indexed_value="phone_cipher",
-        holds_numbers=True,
-    ),
-)
-_SUPPRESSIONS = "suppressions"
 CARRY = "objections"  # the last pass: objections of numbers already held under the current key
 
 
@@ -88,52 +44,28 @@ class RotationFailed(TilfredsError):
 
 @dataclass(frozen=True)
 class Step:
-    """One committed batch: which pass, the rows it went through, how many of them it moved and
-    how many no configured key opens."""
+    """One committed batch: which pass, the rows it went through, how many of them it moved, how
+    many no configured key opens, and how many objections moved along."""
 
     task: str
     rows: int
     moved: int
     unreadable: int = 0
-
-
-def _t(name: str) -> Table:
-    return metadata.tables[name]
-
-
-# positions as literals, not bound parameters: PostgreSQL must see GROUP BY and SELECT agree
-def _key_of_index(column: ColumnElement[str]) -> ColumnElement[str]:
-    return func.substr(column, literal_column("1"), literal_column("8"))
-
-
-def _key_of_cipher(column: ColumnElement[bytes]) -> ColumnElement[bytes]:
-    # after the version byte: the key id, 4 bytes
-    return func.substr(column, literal_column("2"), literal_column("4"))
-
-
-def _stale(sealed: Sealed, current_id: str) -> ColumnElement[bool]:
-    """Rows with any value sealed with a key other than the current one."""
-    t = _t(sealed.table)
-    conditions: list[ColumnElement[bool]] = [
-        _key_of_cipher(t.c[column]) != bytes.fromhex(current_id) for column, _ in sealed.ciphers
-    ]
-    if sealed.index is not None:
-        conditions.append(not_(t.c[sealed.index].startswith(f"{current_id}.")))
-    return or_(*conditions)
+    objections: int = 0
 
 
 def plan(session: Session, keys: Keys) -> dict[str, int]:
     """Rows each pass of ``rotate`` will go through (a concurrent writer may add a few)."""
     work = {
         s.table: session.execute(
-            select(func.count()).select_from(_t(s.table)).where(_stale(s, keys.current_id))
+            select(func.count()).select_from(table(s.table)).where(stale(s, keys.current_id))
         ).scalar_one()
         for s in SEALED
         if s.resealable
     }
     if keys.previous and _old_suppressions(session, keys):
         work[CARRY] = sum(
-            session.execute(select(func.count()).select_from(_t(s.table))).scalar_one()
+            session.execute(select(func.count()).select_from(table(s.table))).scalar_one()
             for s in SEALED
             if s.holds_numbers
         )
@@ -141,7 +73,7 @@ def plan(session: Session, keys: Keys) -> dict[str, int]:
 
 
 def _old_suppressions(session: Session, keys: Keys) -> int:
-    t = _t(_SUPPRESSIONS)
+    t = table(SUPPRESSIONS)
     return session.execute(
         select(func.count())
         .select_from(t)
@@ -159,16 +91,19 @@ def rotate(
     for sealed in SEALED:
         if sealed.resealable:
             for step in _passes(db, keys, sealed, _reseal_batch, batch_size):
-                if step.moved:
-                    moved.add(sealed.table)
+                moved.update(
+                    name
+                    for name, n in ((sealed.table, step.moved), (SUPPRESSIONS, step.objections))
+                    if n
+                )
                 yield step
     with db.read_only() as session:
         carry = bool(keys.previous) and _old_suppressions(session, keys) > 0
     for sealed in SEALED if carry else ():
         if sealed.holds_numbers:
             for step in _passes(db, keys, sealed, _carry_batch, batch_size):
-                if step.moved:
-                    moved.add(_SUPPRESSIONS)
+                if step.objections:
+                    moved.add(SUPPRESSIONS)
                 yield step
     if moved:
         with db.unit_of_work() as session:
@@ -215,11 +150,11 @@ def _reseal_batch(
     session: Session, keys: Keys, sealed: Sealed, *, after: int, limit: int
 ) -> tuple[int, Step] | None:
     """Re-seal the next ``limit`` stale rows after id ``after``; their objections follow."""
-    t = _t(sealed.table)
+    t = table(sealed.table)
     rows = (
         session.execute(
             select(t)
-            .where(t.c.id > after, _stale(sealed, keys.current_id))
+            .where(t.c.id > after, stale(sealed, keys.current_id))
             .order_by(t.c.id)
             .limit(limit)
             .with_for_update()
@@ -249,9 +184,8 @@ def _reseal_batch(
             .values({c: bindparam(f"b_{c}") for c in columns}),
             updates,
         )
-    if sealed.holds_numbers:
-        _move_suppressions(session, reindexed)
-    return rows[-1]["id"], Step(sealed.table, len(rows), len(updates), unreadable)
+    objections = _move_suppressions(session, reindexed) if sealed.holds_numbers else 0
+    return rows[-1]["id"], Step(sealed.table, len(rows), len(updates), unreadable, objections)
 
 
 def _resealed(keys: Keys, sealed: Sealed, row: RowMapping) -> dict[str, object]:
@@ -282,7 +216,7 @@ def _carry_batch(
 ) -> tuple[int, Step] | None:
     """Move objections recorded under a previous key for numbers these rows hold under the
     current key (a number that objected, was not held, and came back during the rotation)."""
-    t = _t(sealed.table)
+    t = table(sealed.table)
     assert sealed.index is not None and sealed.indexed_value is not None
     rows = session.execute(
         select(t.c.id, t.c[sealed.index], t.c[sealed.indexed_value], t.c[sealed.row])
@@ -297,9 +231,13 @@ def _carry_batch(
     for _id, index, cipher, row_name in rows:
         if not index.startswith(prefix):
             continue  # one no configured key opens, counted by the re-seal pass
-        number = keys.decrypt(cipher, context=context(sealed.table, field, row_name))
+        try:
+            number = keys.decrypt(cipher, context=context(sealed.table, field, row_name))
+        except UndecryptableError:
+            continue  # altered: it holds no number we could know
         old_to_new.update(dict.fromkeys(keys.blind_indexes(number)[1:], index))
-    return rows[-1][0], Step(CARRY, len(rows), _move_suppressions(session, old_to_new))
+    moved = _move_suppressions(session, old_to_new)
+    return rows[-1][0], Step(CARRY, len(rows), moved, objections=moved)
 
 
 def _move_suppressions(session: Session, old_to_new: Mapping[str, str]) -> int:
@@ -307,7 +245,7 @@ def _move_suppressions(session: Session, old_to_new: Mapping[str, str]) -> int:
     (a second objection under the new key) the old one goes. Returns how many moved."""
     if not old_to_new:
         return 0
-    t = _t(_SUPPRESSIONS)
+    t = table(SUPPRESSIONS)
     found = session.execute(
         select(t.c.id, t.c.phone_index).where(
             t.c.phone_index.in_([*old_to_new, *old_to_new.values()])
@@ -326,97 +264,3 @@ def _move_suppressions(session: Session, old_to_new: Mapping[str, str]) -> int:
             present.add(new)
         moved += 1
     return moved
-
-
-# Values verified, never re-sealed, with the key they name: needed as long as they are kept.
-_VERIFIED = (("audit_log", "key_id"),)
-
-
-def _held(session: Session) -> dict[str, dict[str, int]]:
-    """Per key id, per table: rows holding values sealed with (or verified by) that key."""
-    held: dict[str, dict[str, int]] = {}
-
-    def count(table: str, key: ColumnElement[str] | ColumnElement[bytes], column: str) -> None:
-        t = _t(table)
-        query = select(key, func.count()).where(t.c[column].is_not(None)).group_by(key)
-        for key_id, n in session.execute(query).all():
-            name = key_id.hex() if isinstance(key_id, bytes) else str(key_id)
-            per_table = held.setdefault(name, {})
-            per_table[table] = max(per_table.get(table, 0), n)  # a row's values move together
-
-    for sealed in SEALED:
-        t = _t(sealed.table)
-        if sealed.index is not None:
-            count(sealed.table, _key_of_index(t.c[sealed.index]), sealed.index)
-        for column, _field in sealed.ciphers:
-            count(sealed.table, _key_of_cipher(t.c[column]), column)
-    for table, column in _VERIFIED:
-        if column in _t(table).c:
-            count(table, _t(table).c[column], column)
-    return held
-
-
-def key_ids_in_use(session: Session) -> set[str]:
-    """Ids of every key some stored value was sealed with."""
-    return set(_held(session))
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    key_id: str
-    configured: str  # "current", "previous" or "missing"
-    registered: EncryptionKey | None
-    held: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def needs_rotation(self) -> int:
-        """Values a rotation would move to the current key."""
-        resealable = {s.table for s in SEALED if s.resealable}
-        return sum(n for table, n in self.held.items() if table in resealable)
-
-    @property
-    def advice(self) -> str:
-        orphans = self.held.get(_SUPPRESSIONS, 0)
-        verified = sum(self.held.get(table, 0) for table, _column in _VERIFIED)
-        if self.configured == "current":
-            return "seals everything new"
-        if self.configured == "missing":
-            if self.needs_rotation:
-                return f"NOT CONFIGURED: {self.needs_rotation} rows cannot be read"
-            if orphans:
-                return f"not configured: {orphans} objections under it no longer match"
-            return "nothing needs it" if not verified else "needed to verify old audit entries"
-        if self.needs_rotation:
-            return "still needed: run `tilfreds keys rotate`"
-        notes = ["can be dropped from TILFREDS_PREVIOUS_SECRET_KEYS"]
-        if orphans:
-            notes.append(
-                f"{orphans} objections from numbers no longer held stay under it and stop "
-                "matching once it is dropped: keep it to keep them"
-            )
-        if verified:
-            notes.append(f"{verified} audit entries are verified with it: keep a copy for that")
-        return "; ".join(notes)
-
-
-def status(session: Session, keys: Keys) -> list[KeyStatus]:
-    """Every key the database knows, is configured, or finds in stored values; current first."""
-    registered = {row.key_id: row for row in session.execute(select(EncryptionKey)).scalars()}
-    held = _held(session)
-    previous = {key.id for key in keys.previous}
-    ids = [keys.current_id, *sorted((set(registered) | previous | set(held)) - {keys.current_id})]
-    return [
-        KeyStatus(
-            key_id=key_id,
-            configured=(
-                "current"
-                if key_id == keys.current_id
-                else "previous"
-                if key_id in previous
-                else "missing"
-            ),
-            registered=registered.get(key_id),
-            held=held.get(key_id, {}),
-        )
-        for key_id in ids
-    ]
