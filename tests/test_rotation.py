@@ -293,3 +293,19 @@ def test_a_concurrent_writer_during_rotation_loses_nothing_on_postgresql(rt: Run
     assert newcomers <= set(numbers) and len(numbers) == 300 + len(newcomers)
     assert report[rt.keys.current_id].held == {"suppressions": 10}  # the numbers held nowhere
     assert set(to_objectors_before) == {"skipped"}  # P7: never sent, before, during or after
+
+
+def test_rows_no_configured_key_opens_are_left_as_they_are_and_counted(rt: Runtime) -> None:
+    intake(rt, 1)
+    intake(rt, 2)
+    stranger = with_keys(rt, keys_of(NEW))  # the key that sealed them is not configured at all
+    steps = list(rotate(stranger))
+    assert [(s.task, s.moved, s.unreadable) for s in steps] == [("people", 0, 2)]
+    with rt.db.read_only() as session:
+        old = {k.key_id: k for k in status(session, stranger.keys)}[rt.keys.current_id]
+        assert (
+            session.execute(select(AuditEntry).where(AuditEntry.action == "keys.rotated")).first()
+            is None
+        )
+    assert (old.configured, old.held) == ("missing", {"people": 2})
+    assert old.advice == "NOT CONFIGURED: 2 rows cannot be read"
