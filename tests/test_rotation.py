@@ -166,6 +166,11 @@ def test_p7_objection_recorded_before_rotation_blocks_sending_during_and_after(
         done += next(steps).moved
     assert key_of_person(during, early) == during.keys.current_id
     assert key_of_person(during, late) == rt.keys.current_id
+    with rt.db.read_only() as session:  # an objection moves in the same transaction as its person
+        suppressions = set(session.execute(select(Suppression.phone_index)).scalars())
+    assert during.keys.blind_index(early) in suppressions
+    assert rt.keys.blind_index(early) not in suppressions
+    assert rt.keys.blind_index(late) in suppressions
     for phone in (early, late, NOT_HELD, COMES_BACK):
         assert outcome_of_new_interaction(during, phone, "during") == ("skipped", "objected"), phone
     assert outcome_of_new_interaction(during, phone_of(5), "during") == ("sent", None)
