@@ -46,16 +46,43 @@ def _runtime() -> Runtime:
 
 def _prepare_schema(rt: Runtime) -> None:
     """Embedded: migrate on start. PostgreSQL: refuse to run against an old schema."""
-    from tilfreds import migrate
     from tilfreds.surveys.service import ensure_default_survey
 
     if rt.settings.is_embedded:
         rt.upgrade_schema()
-    elif not migrate.is_current(rt.db):
-        console.print("[red]the database schema is not current:[/red] run `tilfreds db upgrade`")
-        raise typer.Exit(2)
+    else:
+        _require_current_schema(rt)
+    _check_keys(rt)
     with rt.db.unit_of_work() as session:
         ensure_default_survey(session, now=rt.clock.now())
+
+
+def _require_current_schema(rt: Runtime) -> None:
+    from tilfreds import migrate
+
+    if not migrate.is_current(rt.db):
+        console.print("[red]the database schema is not current:[/red] run `tilfreds db upgrade`")
+        raise typer.Exit(2)
+
+
+def _check_keys(rt: Runtime) -> None:
+    """Refuse a key the database was not sealed with (lost, or changed by mistake)."""
+    from tilfreds import keyring
+    from tilfreds.rotation.sealed import key_ids_in_use
+
+    try:
+        added = keyring.verify_at_start(
+            rt.db,
+            rt.keys,
+            source=keyring.key_source(rt.settings.secret_key, rt.settings.data_dir),
+            now=rt.clock.now(),
+            in_use=key_ids_in_use,
+        )
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    if added:
+        console.print(f"registered encryption key {', '.join(added)}")
 
 
 def _listen(host: str, port: int, *, how_to_choose: str = "--port") -> socket.socket:
@@ -124,6 +151,8 @@ def worker(
             "starts every survey link this worker sends"
         )
         raise typer.Exit(2)
+    _require_current_schema(rt)
+    _check_keys(rt)
     w = Worker(rt)
     if drain:
         out.print(f"worker {w.id} sent or skipped {w.drain()} messages")
@@ -139,6 +168,7 @@ def db_upgrade() -> None:
     """Bring the database schema to the newest version."""
     rt = _runtime()
     rt.upgrade_schema()
+    _check_keys(rt)
     with rt.db.unit_of_work() as session:
         from tilfreds.surveys.service import ensure_default_survey
 
@@ -277,3 +307,60 @@ def keys_generate() -> None:
     from tilfreds.crypto import generate_master_key
 
     out.print(generate_master_key(), soft_wrap=True)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Move every value sealed with a previous key to the current key, while tilfreds serves."""
+    from rich.progress import Progress
+
+    from tilfreds.rotation import service as rotation
+
+    rt = _runtime()
+    _require_current_schema(rt)
+    _check_keys(rt)
+    with rt.db.read_only() as session:
+        work = rotation.plan(session, rt.keys)
+    unreadable = 0
+    with Progress(console=console) as progress:
+        tasks = {
+            name: progress.add_task(name, total=total) for name, total in work.items() if total
+        }
+        steps = rotation.rotate(
+            rt.db, rt.keys, actor="cli", now=rt.clock.now(), batch_size=batch_size
+        )
+        try:
+            for step in steps:
+                if step.task not in tasks:  # rows a concurrent writer sealed with an old key
+                    tasks[step.task] = progress.add_task(step.task, total=None)
+                progress.advance(tasks[step.task], step.rows)
+                unreadable += step.unreadable
+        except TilfredsError as exc:
+            console.print(f"[red]{exc.message}[/red]: run `tilfreds keys rotate` again")
+            raise typer.Exit(1) from exc
+    if unreadable:
+        out.print(f"[red]{unreadable} rows no configured key opens were left as they are[/red]")
+        raise typer.Exit(1)
+    out.print(f"everything is sealed with key {rt.keys.current_id}; see `tilfreds keys status`")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Per key: registered, configured, what is still sealed with it, and whether it can go."""
+    from tilfreds.rotation.status import status
+
+    rt = _runtime()
+    _require_current_schema(rt)
+    with rt.db.read_only() as session:
+        report = status(session, rt.keys)
+    for key in report:
+        row = key.registered
+        registered = "not registered" if row is None else f"registered {row.created_at:%Y-%m-%d}"
+        if row is not None and row.retired_at is not None:
+            registered += f", retired {row.retired_at:%Y-%m-%d}"
+        holds = ", ".join(f"{table} {n}" for table, n in sorted(key.held.items())) or "nothing"
+        out.print(f"[bold]key {key.key_id}[/bold]  {key.configured}  {registered}", soft_wrap=True)
+        out.print(f"  holds: {holds}", soft_wrap=True)
+        out.print(f"  {key.advice}", soft_wrap=True)

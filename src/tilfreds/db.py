@@ -6,12 +6,13 @@ read-then-write never fails on a stale snapshot); PostgreSQL is the scale-out. O
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -81,8 +82,17 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _create_private(sqlite_url: str) -> None:
+    """Create the database file readable by its owner only, before SQLite creates it with the
+    umask's mode: SQLite gives the WAL and SHM files the database file's mode."""
+    path = make_url(sqlite_url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
+        _create_private(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         _configure_sqlite(engine)
         return engine
@@ -104,6 +114,12 @@ class Database:
         self._sessions = sessionmaker(
             self.engine, expire_on_commit=False, info=dict(self.session_info)
         )
+
+    def set_session_info(self, info: Mapping[str, object]) -> None:
+        """Give every session made from now on ``info`` too (the keys exist only once the
+        database has been asked which keys it was sealed with)."""
+        self.session_info.update(info)
+        self._sessions.configure(info=dict(self.session_info))
 
     @property
     def dialect(self) -> str:

@@ -70,18 +70,16 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             "test system with no real data"
         )
     if settings.is_embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner only
+    db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     keys = load_keys(
         settings.secret_key,
         previous_keys=settings.previous_secret_keys,
         data_dir=settings.data_dir,
         allow_generate=settings.is_embedded,
+        database=db,
     )
-    db = Database(
-        settings.resolved_database_url,
-        session_info=audit.session_info(keys),
-        pool_size=settings.database_pool_size,
-    )
+    db.set_session_info(audit.session_info(keys))
     clock = clock or SystemClock()
     transport = DevTransport(db, keys, clock)  # the only transport so far; SMPP/HTTP come next
     return Runtime(settings=settings, db=db, keys=keys, clock=clock, transport=transport)

@@ -1,5 +1,6 @@
 """Imports every domain's models so ``Base.metadata`` holds the whole schema (Alembic, tests)."""
 
+from tilfreds import keyring
 from tilfreds.audit import models as audit_models
 from tilfreds.db import Base
 from tilfreds.invitations import models as invitation_models
@@ -12,6 +13,7 @@ from tilfreds.surveys import models as survey_models
 MODULES = (
     audit_models,
     invitation_models,
+    keyring,
     operator_models,
     people_models,
     response_models,

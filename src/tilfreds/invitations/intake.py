@@ -77,8 +77,8 @@ class Intake:
 class _Facts:
     """What the one read before writing found."""
 
-    def __init__(self, row: tuple[int | None, int | None, int | None, bool]) -> None:
-        self.survey_id, self.existing_id, self.person_id, self.objected = row
+    def __init__(self, row: tuple[int | None, int | None, int | None, bool, bool]) -> None:
+        self.survey_id, self.existing_id, self.person_id, self.objected, self.current = row
 
 
 def receive_interaction(
@@ -100,6 +100,8 @@ def receive_interaction(
     reasons = (("objection",) if facts.objected else ()) + (
         ("too_old",) if now - data.occurred_at > timing.max_age else ()
     )
+    if facts.objected and not facts.current:
+        _carry_objection(session, indexes[0], now=now)
     if reasons:
         return _skip(session, data, reasons, now=now, actor=actor)
     person_id, registered = facts.person_id, False
@@ -198,9 +200,21 @@ def _read_facts(session: Session, data: InteractionIn, indexes: list[str]) -> _F
             .scalar_subquery(),
             select(Person.id).where(Person.phone_index.in_(indexes)).limit(1).scalar_subquery(),
             exists().where(Suppression.phone_index.in_(indexes)),
+            exists().where(Suppression.phone_index == indexes[0]),
         )
     ).one()
-    return _Facts((row[0], row[1], row[2], bool(row[3])))
+    return _Facts((row[0], row[1], row[2], bool(row[3]), bool(row[4])))
+
+
+def _carry_objection(session: Session, index: str, *, now: datetime) -> None:
+    """The number objected under a previous key only (its objection outlived every record of the
+    number, so a rotation could not move it): with the number in hand, record it under the current
+    key too, so it keeps matching once the old key is dropped (P7)."""
+    session.execute(
+        insert_new(session, Suppression, "phone_index").values(
+            phone_index=index, source="rekeyed", created_at=now
+        )
+    )
 
 
 def _register(

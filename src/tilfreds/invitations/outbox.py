@@ -18,6 +18,7 @@ from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
 from tilfreds.invitations.texts import invitation_sms
+from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
 from tilfreds.sms.transport import OutboundSms
 
@@ -92,6 +93,7 @@ def prepare(
         .order_by(Message.id)
     ).all()
     out = Prepared()
+    purposes: dict[int, MessagePurpose] = {}
     for r in rows:
         facts = MessageFacts(
             suppressed=r.suppression_id is not None and r.purpose in SURVEY_PURPOSES,
@@ -108,7 +110,24 @@ def prepare(
             out.failed[r.id] = f"cannot open its stored data: {exc}"
         except Exception as exc:  # a broken text must not stop the batch
             out.failed[r.id] = f"cannot render its text: {type(exc).__name__}: {exc}"
+        else:
+            purposes[r.id] = r.purpose
+    if keys.previous:
+        _skip_objectors_under_any_key(session, keys, out, purposes)
     return out
+
+
+def _skip_objectors_under_any_key(
+    session: Session, keys: Keys, out: Prepared, purposes: dict[int, MessagePurpose]
+) -> None:
+    """While a key rotation is under way, a person and their objection can sit under different
+    keys, which the join above cannot see: check by number under every configured key (P7)."""
+    survey = [sms for sms in out.sendable if purposes[int(sms.reference)] in SURVEY_PURPOSES]
+    objected = people.suppressed_numbers(session, keys, {sms.to for sms in survey})
+    for sms in survey:
+        if sms.to in objected:
+            out.skipped[int(sms.reference)] = "objection"
+    out.sendable = [sms for sms in out.sendable if int(sms.reference) not in out.skipped]
 
 
 def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of prepare's query

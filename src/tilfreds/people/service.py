@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
+from tilfreds.crypto import Keys
 from tilfreds.db import insert_new
 from tilfreds.people.models import Person, Suppression
 
@@ -27,6 +28,19 @@ def people_with(session: Session, phone_indexes: Sequence[str]) -> list[int]:
             select(Person.id).where(Person.phone_index.in_(phone_indexes)).order_by(Person.id)
         ).scalars()
     )
+
+
+def suppressed_numbers(session: Session, keys: Keys, numbers: Iterable[str]) -> set[str]:
+    """Which of these numbers objected (P7), under any configured key: an objection recorded
+    with a previous key matches until ``tilfreds keys rotate`` has moved it, and one whose number
+    is held nowhere matches as long as its key is configured."""
+    number_of = {index: number for number in numbers for index in keys.blind_indexes(number)}
+    if not number_of:
+        return set()
+    found = session.execute(
+        select(Suppression.phone_index).where(Suppression.phone_index.in_(number_of))
+    ).scalars()
+    return {number_of[index] for index in found}
 
 
 def object_to_processing(
