@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import interaction_in
-from tilfreds.invitations.intake import receive_interaction
+from tests.worker_processes import queue_invitations, worker_env
 from tilfreds.invitations.models import Message
 from tilfreds.runtime import Runtime
 from tilfreds.sms.dev import DevPhoneMessage
@@ -21,20 +19,8 @@ N = 2000
 def test_two_worker_processes_send_2000_due_messages_exactly_once(rt: Runtime) -> None:
     if rt.db.dialect != "postgresql":
         pytest.skip("several worker processes need PostgreSQL's row locks; SQLite runs one")
-    now = rt.clock.now()
-    with rt.db.unit_of_work() as session:
-        for n in range(N):
-            receive_interaction(
-                session, rt.keys, interaction_in(n), timing=rt.timing(), now=now, actor="test"
-            )
-    env = {
-        **os.environ,
-        "TILFREDS_DATABASE_URL": rt.db.url,
-        "TILFREDS_SECRET_KEY": rt.settings.secret_key,
-        "TILFREDS_PUBLIC_URL": "https://survey.example.no",
-        "TILFREDS_DEV_TRANSPORT_ON_SERVER": "1",
-        "TILFREDS_WORKER_BATCH_SIZE": "25",
-    }
+    queue_invitations(rt, N)
+    env = worker_env(rt, worker_batch_size="25")
     cmd = [sys.executable, "-m", "tilfreds", "worker", "--drain"]
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

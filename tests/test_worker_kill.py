@@ -4,7 +4,6 @@ reference) send nothing twice; only messages in flight at a kill are ever in dou
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -14,8 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import interaction_in
-from tilfreds.invitations.intake import receive_interaction
+from tests.worker_processes import queue_invitations, worker_env
 from tilfreds.invitations.models import Message
 from tilfreds.runtime import Runtime
 from tilfreds.sms.dev import DevPhoneMessage
@@ -29,24 +27,15 @@ LEASE = 2
 def test_ten_sigkills_lose_nothing_and_send_nothing_twice(rt: Runtime) -> None:
     if rt.db.dialect != "postgresql":
         pytest.skip("worker processes beside each other need PostgreSQL")
-    now = rt.clock.now()
-    with rt.db.unit_of_work() as session:
-        for n in range(N):
-            receive_interaction(
-                session, rt.keys, interaction_in(n), timing=rt.timing(), now=now, actor="test"
-            )
-    env = {
-        **os.environ,
-        "TILFREDS_DATABASE_URL": rt.db.url,
-        "TILFREDS_SECRET_KEY": rt.settings.secret_key,
-        "TILFREDS_PUBLIC_URL": "https://survey.example.no",
-        "TILFREDS_DEV_TRANSPORT_ON_SERVER": "1",
-        "TILFREDS_WORKER_BATCH_SIZE": "50",
-        "TILFREDS_WORKER_WINDOW": str(WINDOW),
-        "TILFREDS_WORKER_LEASE_SECONDS": str(LEASE),
-        "TILFREDS_WORKER_SWEEP_SECONDS": "0.2",
-        "TILFREDS_WORKER_POLL_SECONDS": "0.1",
-    }
+    queue_invitations(rt, N)
+    env = worker_env(
+        rt,
+        worker_batch_size="50",
+        worker_window=str(WINDOW),
+        worker_lease_seconds=str(LEASE),
+        worker_sweep_seconds="0.2",
+        worker_poll_seconds="0.1",
+    )
     rng = random.Random(2270)
     for _ in range(KILLS):
         worker = subprocess.Popen(
