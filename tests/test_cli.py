@@ -235,3 +235,32 @@ def test_concurrent_revokes_of_one_token_record_one_revocation(rt: Runtime) -> N
             select(func.count()).where(AuditEntry.action == "token.revoked")
         ).scalar_one()
     assert revocations == len(ids)
+
+
+def test_an_embedded_database_from_tilfreds_0_1_is_refused_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    """The reshape cannot carry 0.1's unnamed-key ciphertexts over: say so, no traceback."""
+    from sqlalchemy import text
+
+    from tilfreds import migrate
+    from tilfreds.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'tilfreds.sqlite3'}")
+    migrate.upgrade(db, "2d5610e35612")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (phone_index, phone_cipher, name_cipher, locale, created_at) "
+                "VALUES ('x', x'00', x'00', 'nb', '2026-01-01 00:00:00')"
+            )
+        )
+    db.dispose()
+    result = CliRunner().invoke(
+        app,
+        ["db", "upgrade"],
+        env={"TILFREDS_DATA_DIR": str(tmp_path), "TILFREDS_DATABASE_URL": ""},
+    )
+    assert result.exit_code == 2
+    assert "start from an empty database" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

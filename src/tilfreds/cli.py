@@ -49,12 +49,20 @@ def _prepare_schema(rt: Runtime) -> None:
     from tilfreds.surveys.service import ensure_default_survey
 
     if rt.settings.is_embedded:
-        rt.upgrade_schema()
+        _upgrade(rt)
     else:
         _require_current_schema(rt)
     _check_keys(rt)
     with rt.db.unit_of_work() as session:
         ensure_default_survey(session, now=rt.clock.now())
+
+
+def _upgrade(rt: Runtime) -> None:
+    try:
+        rt.upgrade_schema()
+    except ConfigurationError as exc:  # a migration that refuses what it finds says why
+        console.print(f"[red]cannot upgrade the database:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
 
 
 def _require_current_schema(rt: Runtime) -> None:
@@ -167,7 +175,7 @@ def worker(
 def db_upgrade() -> None:
     """Bring the database schema to the newest version."""
     rt = _runtime()
-    rt.upgrade_schema()
+    _upgrade(rt)
     _check_keys(rt)
     with rt.db.unit_of_work() as session:
         from tilfreds.surveys.service import ensure_default_survey

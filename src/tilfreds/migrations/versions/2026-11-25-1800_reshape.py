@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tilfreds.db
+from tilfreds.errors import ConfigurationError
 
 revision: str = "3c9a1f0e7b21"
 down_revision: str | None = "2d5610e35612"
@@ -58,7 +59,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 def _refuse_if_people(why: str) -> None:
     if op.get_bind().execute(sa.text("SELECT count(*) FROM people")).scalar_one():
-        raise RuntimeError(
+        raise ConfigurationError(
             f"{why}; start from an empty database (on the embedded default, move the data "
             "directory aside)"
         )
