@@ -1,6 +1,6 @@
-"""What every benchmark shares: databases (SQLite temp file, PostgreSQL ``tilfreds_bench``), the
-runtime built as the tests build it, a null SMS transport, input factories and machine facts.
-Measures nothing itself."""
+"""What every benchmark shares: databases (SQLite temp file, PostgreSQL from
+``TILFREDS_BENCH_PG_URL``), the runtime built as the tests build it, a null SMS transport, input
+factories and machine facts. Measures nothing itself."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from tests.postgres import prepare_postgres
 
 from tilfreds import migrate
+from tilfreds.audit import service as audit
 from tilfreds.clock import SystemClock
 from tilfreds.config import Settings
 from tilfreds.crypto import Keys, generate_master_key
@@ -50,6 +51,7 @@ class NullTransport:
     all database and queue work. ``on_send`` (if given) is told of each SMS, for progress bars."""
 
     name = "null"
+    idempotent = False  # like a real provider: a message in doubt is not sent again by itself
 
     def __init__(self, on_send: Callable[[], object] | None = None) -> None:
         self.sent = 0
@@ -131,11 +133,24 @@ def fresh_database(kind: str, *, workdir: Path, pg_url: str, name: str) -> Datab
     else:
         prepare_postgres(pg_url)
         url = pg_url
-    db = Database(url)
+    db = open_database(url)
     migrate.upgrade(db)
     with db.unit_of_work() as session:
         ensure_default_survey(session, now=datetime.now(UTC))
     return db
+
+
+def bench_keys() -> Keys:
+    return Keys.from_master(base64.urlsafe_b64decode(SECRET))
+
+
+def open_database(url: str) -> Database:
+    """``Database(url)``, handing the audit service its keys where the audit code asks for them
+    (a keyed chain sealed at commit); so the benchmarks run before and after that change."""
+    session_info = getattr(audit, "session_info", None)
+    if session_info is None:
+        return Database(url)
+    return Database(url, session_info=session_info(bench_keys()))
 
 
 def make_runtime(
@@ -149,8 +164,9 @@ def make_runtime(
         public_url=PUBLIC_URL,
         worker_batch_size=batch_size,
     )
-    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
-    return Runtime(settings=settings, db=db, keys=keys, clock=SystemClock(), transport=transport)
+    return Runtime(
+        settings=settings, db=db, keys=bench_keys(), clock=SystemClock(), transport=transport
+    )
 
 
 # --- reporting helpers -------------------------------------------------------------------------

@@ -75,25 +75,26 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             self.sweep()
             self._next_sweep = time.monotonic() + s.worker_sweep_seconds
+        # claim, prepare and mark the first window in flight in one transaction: a crash right
+        # after it leaves that window in doubt, as it would a moment later, once it is sending
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
             ids = jobs.claim(
                 session, worker_id=self.id, now=now, limit=s.worker_batch_size, lease=self._lease
             )
+            if not ids:
+                return Pass(0)
             prepared = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
-        if not ids:
-            return Pass(0)
-        windows = [
-            prepared.sendable[i : i + s.worker_window]
-            for i in range(0, len(prepared.sendable), s.worker_window)
-        ]
-        outcomes: dict[int, Submitted | MessageRejected] = {}
-        busy = False
-        with rt.db.unit_of_work() as session:
+            windows = [
+                prepared.sendable[i : i + s.worker_window]
+                for i in range(0, len(prepared.sendable), s.worker_window)
+            ]
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
-            ours = self._start(session, windows, 0)
+            ours = self._start(session, windows, 0, renew=False)  # the claim set the lease
+        outcomes: dict[int, Submitted | MessageRejected] = {}
+        busy = False
         for n, window in enumerate(windows):
             busy_at = self._send(window, ours, outcomes)
             with rt.db.unit_of_work() as session:
@@ -115,13 +116,16 @@ class Worker:
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
 
-    def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
-        """Mark window ``n`` as in flight and renew the lease on the windows after it."""
+    def _start(
+        self, session: Session, windows: list[list[OutboundSms]], n: int, *, renew: bool = True
+    ) -> set[int]:
+        """Mark window ``n`` as in flight; ``renew`` the lease on the windows after it."""
         if n >= len(windows):
             return set()
         lease_until = self.rt.clock.now() + self._lease
-        later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-        jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+        if renew:
+            later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+            jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
         return jobs.start_sending(
             session,
             worker_id=self.id,
