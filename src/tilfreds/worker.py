@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,9 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self._next_sweep = 0.0
         self._backoff = 0.0
+        # outcomes of a full batch's last window, recorded in the transaction that claims the
+        # next batch (one commit fewer a batch while a backlog drains); see ``flush``
+        self._unrecorded: dict[int, Submitted | MessageRejected] = {}
 
     @property
     def _lease(self) -> timedelta:
@@ -79,11 +82,10 @@ class Worker:
         # after it leaves that window in doubt, as it would a moment later, once it is sending
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
+            self._record(session, self._unrecorded, now=now)
             ids = jobs.claim(
                 session, worker_id=self.id, now=now, limit=s.worker_batch_size, lease=self._lease
             )
-            if not ids:
-                return Pass(0)
             prepared = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
             windows = [
                 prepared.sendable[i : i + s.worker_window]
@@ -93,19 +95,19 @@ class Worker:
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
             ours = self._start(session, windows, 0, renew=False)  # the claim set the lease
+        self._unrecorded = {}
+        if not ids:
+            return Pass(0)
         outcomes: dict[int, Submitted | MessageRejected] = {}
         busy = False
         for n, window in enumerate(windows):
             busy_at = self._send(window, ours, outcomes)
+            if busy_at is None and n == len(windows) - 1 and len(ids) == s.worker_batch_size:
+                self._unrecorded = outcomes  # more is due: the next pass records these first
+                break
             with rt.db.unit_of_work() as session:
-                jobs.record_outcomes(
-                    session,
-                    worker_id=self.id,
-                    transport=rt.transport.name,
-                    outcomes=outcomes,
-                    now=rt.clock.now(),
-                )
-                outcomes.clear()
+                self._record(session, outcomes, now=rt.clock.now())
+                outcomes = {}
                 if busy_at is not None:
                     busy = True
                     rest = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
@@ -115,6 +117,25 @@ class Worker:
                     break
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
+
+    def _record(
+        self, session: Session, outcomes: dict[int, Submitted | MessageRejected], *, now: datetime
+    ) -> None:
+        if outcomes:
+            jobs.record_outcomes(
+                session,
+                worker_id=self.id,
+                transport=self.rt.transport.name,
+                outcomes=outcomes,
+                now=now,
+            )
+
+    def flush(self) -> None:
+        """Record outcomes still held for the next pass; before the worker stops."""
+        if self._unrecorded:
+            with self.rt.db.unit_of_work() as session:
+                self._record(session, self._unrecorded, now=self.rt.clock.now())
+            self._unrecorded = {}
 
     def _start(
         self, session: Session, windows: list[list[OutboundSms]], n: int, *, renew: bool = True
@@ -171,9 +192,12 @@ class Worker:
         """Pass until nothing is due; returns the total claimed. Backs off while the transport is
         busy, as ``run`` does."""
         total = 0
-        while (result := self.run_once()).claimed:
-            total += result.claimed
-            self._wait(result.busy, time.sleep)
+        try:
+            while (result := self.run_once()).claimed:
+                total += result.claimed
+                self._wait(result.busy, time.sleep)
+        finally:
+            self.flush()
         return total
 
     def run(self, stop: threading.Event) -> None:
@@ -188,6 +212,7 @@ class Worker:
             self._wait(result.busy, stop.wait)
             if not result.claimed:
                 stop.wait(self.rt.settings.worker_poll_seconds)
+        self.flush()
         log.info("worker %s stopped", self.id)
 
 

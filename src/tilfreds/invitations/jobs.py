@@ -7,7 +7,9 @@ queued -> claimed (leased by one worker; never handed over, so safe to requeue)
 Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so many workers take disjoint batches.
 Every transition after the claim is fenced on ``claimed_by``: a worker that was paused past its
 lease finds its rows taken over and sends nothing twice. Provider I/O happens between
-transactions, never inside one.
+transactions, never inside one. The worker's statements are Core, on the table: no ORM object is
+ever loaded here, so the ORM's bulk-update bookkeeping would only cost time (see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,8 +19,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Boolean, Table, bindparam, case, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from tilfreds.invitations.models import Invitation, Message
@@ -28,6 +45,7 @@ from tilfreds.sms.transport import MessageRejected, Submitted
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
 _messages = cast(Table, Message.__table__)
+_invitations = cast(Table, Invitation.__table__)
 M = MessageStatus
 
 
@@ -85,23 +103,38 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
+def among(
+    session: Session, column: ColumnElement[int] | QueryableAttribute[int], ids: Sequence[int]
+) -> ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(array)``: one parameter whatever the
+    count, so one statement text, which psycopg parses once and the server can keep prepared."""
+    if _postgres(session):
+        return column == any_(literal(list(ids), ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def claim(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
 ) -> list[int]:
     """Lease up to ``limit`` due messages to ``worker_id``, oldest due first; one statement."""
+    m = _messages.c
     due = (
-        select(Message.id)
-        .where(Message.status == M.QUEUED, Message.send_after <= now)
-        .order_by(Message.status, Message.send_after, Message.id)  # the index's order
+        select(m.id)
+        .where(m.status == M.QUEUED, m.send_after <= now)
+        .order_by(m.status, m.send_after, m.id)  # the index's order
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     ids = session.execute(
-        update(Message)
-        .where(Message.id.in_(due))
+        update(_messages)
+        .where(m.id.in_(due))
         .values(status=M.CLAIMED, claimed_by=worker_id, lease_until=now + lease)
-        .returning(Message.id)
+        .returning(m.id)
     ).scalars()
     return sorted(ids)
 
@@ -113,16 +146,13 @@ def start_sending(
     (an objection, an answer) cancelled it meanwhile; returns the ids that may go out."""
     if not ids:
         return set()
+    m = _messages.c
     return set(
         session.execute(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.claimed_by == worker_id,
-                Message.status == M.CLAIMED,
-            )
-            .values(status=M.SENDING, attempts=Message.attempts + 1, lease_until=lease_until)
-            .returning(Message.id)
+            update(_messages)
+            .where(among(session, m.id, ids), m.claimed_by == worker_id, m.status == M.CLAIMED)
+            .values(status=M.SENDING, attempts=m.attempts + 1, lease_until=lease_until)
+            .returning(m.id)
         ).scalars()
     )
 
@@ -132,12 +162,13 @@ def renew_lease(
 ) -> None:
     """Keep the rest of a batch ours while earlier windows are being sent."""
     if ids:
+        m = _messages.c
         session.execute(
-            update(Message)
+            update(_messages)
             .where(
-                Message.id.in_(ids),
-                Message.claimed_by == worker_id,
-                Message.status.in_((M.CLAIMED, M.SENDING)),
+                among(session, m.id, ids),
+                m.claimed_by == worker_id,
+                m.status.in_((M.CLAIMED, M.SENDING)),
             )
             .values(lease_until=lease_until)
         )
@@ -148,17 +179,18 @@ def release(session: Session, *, worker_id: str, ids: Sequence[int], handed: boo
     attempt counted when they were marked as sending, since they never reached it."""
     if not ids:
         return
+    m = _messages.c
     session.execute(
-        update(Message)
+        update(_messages)
         .where(
-            Message.id.in_(ids),
-            Message.claimed_by == worker_id,
-            Message.status.in_((M.CLAIMED, M.SENDING)),
+            among(session, m.id, ids),
+            m.claimed_by == worker_id,
+            m.status.in_((M.CLAIMED, M.SENDING)),
         )
         .values(
             status=M.QUEUED,
             lease_until=None,
-            attempts=Message.attempts - 1 if handed else Message.attempts,
+            attempts=m.attempts - 1 if handed else m.attempts,
         )
     )
 
@@ -200,50 +232,58 @@ def record_outcomes(
     """What the transport said for each message of a window this worker still holds: submitted,
     or rejected - retried with back-off until MAX_ATTEMPTS when temporary, failed when permanent.
     Invitations are updated before their messages (the lock order)."""
-    submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
+    submitted = {mid: o.provider_id[:64] for mid, o in outcomes.items() if isinstance(o, Submitted)}
     rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, MessageRejected)}
-    ours = (
-        _messages.c.id == bindparam("mid"),
-        _messages.c.claimed_by == worker_id,
-        or_(
-            _messages.c.status == M.SENDING, _messages.c.status == M.IN_DOUBT
-        ),  # no IN: executemany
-    )
+    m = _messages.c
     if submitted:
+        ids = list(submitted)
         session.execute(
-            update(Invitation)
+            update(_invitations)
             .where(
-                Invitation.id.in_(
-                    select(Message.invitation_id).where(
-                        Message.id.in_(list(submitted)),
-                        Message.purpose == MessagePurpose.INVITATION,
+                _invitations.c.id.in_(
+                    select(m.invitation_id).where(
+                        among(session, m.id, ids), m.purpose == MessagePurpose.INVITATION
                     )
                 ),
-                Invitation.status == InvitationStatus.PENDING,
+                _invitations.c.status == InvitationStatus.PENDING,
             )
             .values(status=InvitationStatus.SENT, sent_at=now)
         )
+        # one statement for the window, not an executemany (a round of parsing and binding per
+        # row): each row's provider id joined from arrays on PostgreSQL, a CASE on SQLite
+        provider_id: ColumnElement[str]
+        if _postgres(session):
+            given = func.unnest(
+                literal(ids, ARRAY(Integer)), literal(list(submitted.values()), ARRAY(String))
+            )
+            v = given.table_valued("mid", "pid").render_derived(name="v")
+            match, provider_id = m.id == v.c.mid, v.c.pid
+        else:
+            match, provider_id = m.id.in_(ids), case(submitted, value=m.id)
         session.execute(
             update(_messages)
-            .where(*ours)
+            .where(match, m.claimed_by == worker_id, m.status.in_((M.SENDING, M.IN_DOUBT)))
             .values(
                 status=M.SUBMITTED,
                 lease_until=None,
                 submitted_at=now,
                 transport=transport,
-                provider_id=bindparam("pid"),
-            ),
-            [{"mid": mid, "pid": o.provider_id[:64]} for mid, o in submitted.items()],
+                provider_id=provider_id,
+            )
         )
     if rejected:
+        ours = (
+            m.id == bindparam("mid"),
+            m.claimed_by == worker_id,
+            or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
+        )
         session.execute(
             update(_messages)
             .where(*ours)
             .values(
                 status=case(
                     (
-                        bindparam("permanent", type_=Boolean)
-                        | (_messages.c.attempts >= MAX_ATTEMPTS),
+                        bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS),
                         M.FAILED,
                     ),
                     else_=M.QUEUED,

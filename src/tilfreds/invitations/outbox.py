@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
+from tilfreds.invitations.jobs import among
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
 from tilfreds.invitations.texts import invitation_sms
@@ -88,7 +89,7 @@ def prepare(
         .outerjoin(Invitation, Invitation.id == Message.invitation_id)
         .outerjoin(Person, Person.id == Message.person_id)
         .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
-        .where(Message.id.in_(ids))
+        .where(among(session, Message.id, ids))
         .order_by(Message.id)
     ).all()
     out = Prepared()
