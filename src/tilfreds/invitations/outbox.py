@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
@@ -26,6 +26,9 @@ from tilfreds.sms.transport import OutboundSms
 # the person asked for still reach them
 SURVEY_PURPOSES = frozenset(
     {MessagePurpose.INVITATION, MessagePurpose.REMINDER, MessagePurpose.SURVEY_QUESTION}
+)
+_messages, _invitations, _people, _suppressions = (
+    cast(Table, model.__table__) for model in (Message, Invitation, Person, Suppression)
 )
 
 
@@ -71,26 +74,30 @@ def prepare(
     session: Session, keys: Keys, ids: Sequence[int], *, ctx: SendContext, now: datetime
 ) -> Prepared:
     """The SMS for each claimed message that may still go out, in claim order."""
+    m, i, p, s = _messages.c, _invitations.c, _people.c, _suppressions.c
+    # Core on the tables: the rows are plain tuples, with none of the ORM's per-row work
     rows = session.execute(
         select(
-            Message.id,
-            Message.purpose,
-            Message.to_cipher,
-            Message.body_cipher,
-            Invitation.status.label("invitation_status"),
-            Invitation.expires_at,
-            Invitation.code,
-            Person.phone_index,
-            Person.phone_cipher,
-            Person.name_cipher,
-            Person.locale,
-            Suppression.id.label("suppression_id"),
+            m.id,
+            m.purpose,
+            m.to_cipher,
+            m.body_cipher,
+            i.status.label("invitation_status"),
+            i.expires_at,
+            i.code,
+            p.phone_index,
+            p.phone_cipher,
+            p.name_cipher,
+            p.locale,
+            s.id.label("suppression_id"),
         )
-        .outerjoin(Invitation, Invitation.id == Message.invitation_id)
-        .outerjoin(Person, Person.id == Message.person_id)
-        .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
-        .where(among(session, Message.id, ids))
-        .order_by(Message.id)
+        .select_from(
+            _messages.outerjoin(_invitations, i.id == m.invitation_id)
+            .outerjoin(_people, p.id == m.person_id)
+            .outerjoin(_suppressions, s.phone_index == p.phone_index)
+        )
+        .where(among(session, m.id, ids))
+        .order_by(m.id)
     ).all()
     out = Prepared()
     for r in rows:
