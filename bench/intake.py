@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ class IntakeResult:
     requests: int
     seconds: float
     latencies_ms: tuple[float, ...]
+    round: int = 1
     counts: dict[str, int] | None = None  # database work of ``counted`` requests (tilfreds only)
     counted: int = 0
 
@@ -163,6 +164,30 @@ def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def run_round(
+    kinds: list[str], *, requests: int, workdir: Path, pg_url: str, round_no: int
+) -> list[IntakeResult]:
+    """The limit, tilfreds on each database, the limit again (its drift during the round)."""
+    out = [replace(run_echo(requests=requests), round=round_no)]
+    for kind in kinds:
+        result = run_tilfreds(kind, requests=requests, workdir=workdir, pg_url=pg_url)
+        out.append(replace(result, round=round_no))
+    out.append(replace(run_echo(requests=requests), round=round_no))
+    return out
+
+
+def ratios(results: list[IntakeResult], kind: str) -> list[float]:
+    """tilfreds on ``kind`` as a fraction of the limit, per round: its rate over the mean rate
+    of the limit's runs just before and after it."""
+    out = []
+    for n in sorted({r.round for r in results}):
+        echoes = [r.rate for r in results if r.round == n and r.server == "echo"]
+        mine = [r.rate for r in results if r.round == n and r.database == kind]
+        if echoes and mine:
+            out.append(mine[0] / statistics.mean(echoes))
+    return out
+
+
 def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> IntakeResult:
     db = fresh_database(kind, workdir=workdir, pg_url=pg_url, name="intake")
     try:
@@ -191,7 +216,9 @@ def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> Int
         )
         counts = count_round_trips(base, counted, headers=_headers(token))
     _check_stored(db.url, requests + WARMUP + COUNTED)
-    return IntakeResult("tilfreds", kind, requests, seconds, latencies, counts, COUNTED)
+    return IntakeResult(
+        "tilfreds", kind, requests, seconds, latencies, counts=counts, counted=COUNTED
+    )
 
 
 def count_round_trips(

@@ -56,9 +56,17 @@ class WorkerResult:
         return self.messages / self.baseline_seconds
 
     @property
+    def pair_ratios(self) -> list[float]:
+        """tilfreds as a fraction of the limit (1.0 = as fast), for each pair of adjacent runs."""
+        return [b / t for t, b in zip(self.tilfreds_runs, self.baseline_runs, strict=True)]
+
+    @property
     def ratio(self) -> float:
-        """tilfreds as a fraction of the limit (1.0 = as fast as the raw loop)."""
-        return self.tilfreds_rate / self.baseline_rate
+        """The median of the pairs' ratios: the machine's drift between pairs cancels out."""
+        return statistics.median(self.pair_ratios)
+
+    def per_message(self, counts: dict[str, int], what: str) -> float:
+        return counts.get(what, 0) / self.messages
 
 
 # --- memory probes (Linux /proc; None elsewhere) -----------------------------------------------

@@ -65,13 +65,13 @@ def recover_expired_leases(
     loss). A message in doubt ``MAX_ATTEMPTS`` times fails instead of looping."""
     requeued = session.execute(
         update(Message)
-        .where(Message.id.in_(_expired(M.CLAIMED, now, limit)))
+        .where(_picked(session, Message.id, _expired(M.CLAIMED, now, limit)))
         .values(status=M.QUEUED, lease_until=None)
         .returning(Message.id)
     ).all()
     rows = session.execute(
         update(Message)
-        .where(Message.id.in_(_expired(M.SENDING, now, limit)))
+        .where(_picked(session, Message.id, _expired(M.SENDING, now, limit)))
         .values(
             status=case(
                 (Message.attempts >= MAX_ATTEMPTS, M.FAILED),
@@ -117,6 +117,17 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _picked(
+    session: Session, column: ColumnElement[int] | QueryableAttribute[int], ids: ScalarSelect[int]
+) -> ColumnElement[bool]:
+    """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``: the subquery
+    runs once, first, and the rows are then found by primary key. (Left an ``IN``, the planner
+    may hash-join it against a scan of the whole queue.)"""
+    if _postgres(session):
+        return column == any_(func.array(ids))
+    return column.in_(ids)
+
+
 def claim(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
 ) -> list[int]:
@@ -132,7 +143,7 @@ def claim(
     )
     ids = session.execute(
         update(_messages)
-        .where(m.id.in_(due))
+        .where(_picked(session, m.id, due))
         .values(status=M.CLAIMED, claimed_by=worker_id, lease_until=now + lease)
         .returning(m.id)
     ).scalars()
