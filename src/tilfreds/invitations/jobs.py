@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -29,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    literal,
     or_,
     select,
     update,
@@ -103,14 +103,13 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
-def among(
-    session: Session, column: ColumnElement[int] | QueryableAttribute[int], ids: Sequence[int]
-) -> ColumnElement[bool]:
-    """``column IN (ids)``; on PostgreSQL ``column = ANY(array)``: one parameter whatever the
-    count, so one statement text, which psycopg parses once and the server can keep prepared."""
-    if _postgres(session):
-        return column == any_(literal(list(ids), ARRAY(Integer)))
-    return column.in_(ids)
+def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool]:
+    """``column IN (:name)``, the list bound when executed; on PostgreSQL ``column = ANY(:name)``:
+    one array parameter whatever the count, so one statement text, which psycopg parses once and
+    the server keeps prepared."""
+    if postgres:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
 
 
 def _postgres(session: Session) -> bool:
@@ -128,24 +127,76 @@ def _picked(
     return column.in_(ids)
 
 
+@dataclass(frozen=True)
+class _Hot:
+    """The worker's statements, built once per kind of database with bound parameters: each pass
+    only binds values, instead of building, compiling and keying new statements."""
+
+    claim: Any
+    start_sending: Any
+    invitations_sent: Any
+    submitted: Any
+
+
+@cache
+def _hot(postgres: bool) -> _Hot:
+    m, i = _messages.c, _invitations.c
+    due = (
+        select(m.id)
+        .where(m.status == M.QUEUED, m.send_after <= bindparam("now"))
+        .order_by(m.status, m.send_after, m.id)  # the index's order
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    picked = m.id == any_(func.array(due)) if postgres else m.id.in_(due)
+    ours = m.claimed_by == bindparam("worker")
+    if postgres:  # one statement a window, each row's provider id joined from two arrays
+        given = func.unnest(
+            bindparam("ids", type_=ARRAY(Integer)), bindparam("pids", type_=ARRAY(String))
+        )
+        v = given.table_valued("mid", "pid").render_derived(name="v")
+        match, provider_id = m.id == v.c.mid, v.c.pid
+    else:  # an executemany: SQLite runs in this process, a row costs no round trip
+        match, provider_id = m.id == bindparam("mid"), bindparam("pid")
+    return _Hot(
+        claim=update(_messages)
+        .where(picked)
+        .values(status=M.CLAIMED, claimed_by=bindparam("worker"), lease_until=bindparam("until"))
+        .returning(m.id),
+        start_sending=update(_messages)
+        .where(ids_in(postgres, m.id), ours, m.status == M.CLAIMED)
+        .values(status=M.SENDING, attempts=m.attempts + 1, lease_until=bindparam("until"))
+        .returning(m.id),
+        invitations_sent=update(_invitations)
+        .where(
+            i.id.in_(
+                select(m.invitation_id).where(
+                    ids_in(postgres, m.id), m.purpose == MessagePurpose.INVITATION
+                )
+            ),
+            i.status == InvitationStatus.PENDING,
+        )
+        .values(status=InvitationStatus.SENT, sent_at=bindparam("now")),
+        submitted=update(_messages)
+        .where(match, ours, or_(m.status == M.SENDING, m.status == M.IN_DOUBT))  # no IN: many
+        .values(
+            status=M.SUBMITTED,
+            lease_until=None,
+            submitted_at=bindparam("now"),
+            transport=bindparam("transport"),
+            provider_id=provider_id,
+        ),
+    )
+
+
 def claim(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
 ) -> list[int]:
     """Lease up to ``limit`` due messages to ``worker_id``, oldest due first; one statement."""
-    m = _messages.c
-    due = (
-        select(m.id)
-        .where(m.status == M.QUEUED, m.send_after <= now)
-        .order_by(m.status, m.send_after, m.id)  # the index's order
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
     ids = session.execute(
-        update(_messages)
-        .where(_picked(session, m.id, due))
-        .values(status=M.CLAIMED, claimed_by=worker_id, lease_until=now + lease)
-        .returning(m.id)
+        _hot(_postgres(session)).claim,
+        {"now": now, "limit": limit, "worker": worker_id, "until": now + lease},
     ).scalars()
     return sorted(ids)
 
@@ -157,13 +208,10 @@ def start_sending(
     (an objection, an answer) cancelled it meanwhile; returns the ids that may go out."""
     if not ids:
         return set()
-    m = _messages.c
     return set(
         session.execute(
-            update(_messages)
-            .where(among(session, m.id, ids), m.claimed_by == worker_id, m.status == M.CLAIMED)
-            .values(status=M.SENDING, attempts=m.attempts + 1, lease_until=lease_until)
-            .returning(m.id)
+            _hot(_postgres(session)).start_sending,
+            {"ids": list(ids), "worker": worker_id, "until": lease_until},
         ).scalars()
     )
 
@@ -177,7 +225,7 @@ def renew_lease(
         session.execute(
             update(_messages)
             .where(
-                among(session, m.id, ids),
+                m.id.in_(ids),
                 m.claimed_by == worker_id,
                 m.status.in_((M.CLAIMED, M.SENDING)),
             )
@@ -194,7 +242,7 @@ def release(session: Session, *, worker_id: str, ids: Sequence[int], handed: boo
     session.execute(
         update(_messages)
         .where(
-            among(session, m.id, ids),
+            m.id.in_(ids),
             m.claimed_by == worker_id,
             m.status.in_((M.CLAIMED, M.SENDING)),
         )
@@ -247,40 +295,16 @@ def record_outcomes(
     rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, MessageRejected)}
     m = _messages.c
     if submitted:
+        postgres = _postgres(session)
+        hot = _hot(postgres)
         ids = list(submitted)
+        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
+        same = {"worker": worker_id, "now": now, "transport": transport}
         session.execute(
-            update(_invitations)
-            .where(
-                _invitations.c.id.in_(
-                    select(m.invitation_id).where(
-                        among(session, m.id, ids), m.purpose == MessagePurpose.INVITATION
-                    )
-                ),
-                _invitations.c.status == InvitationStatus.PENDING,
-            )
-            .values(status=InvitationStatus.SENT, sent_at=now)
-        )
-        # one statement for the window, not an executemany (a round of parsing and binding per
-        # row): each row's provider id joined from arrays on PostgreSQL, a CASE on SQLite
-        provider_id: ColumnElement[str]
-        if _postgres(session):
-            given = func.unnest(
-                literal(ids, ARRAY(Integer)), literal(list(submitted.values()), ARRAY(String))
-            )
-            v = given.table_valued("mid", "pid").render_derived(name="v")
-            match, provider_id = m.id == v.c.mid, v.c.pid
-        else:
-            match, provider_id = m.id.in_(ids), case(submitted, value=m.id)
-        session.execute(
-            update(_messages)
-            .where(match, m.claimed_by == worker_id, m.status.in_((M.SENDING, M.IN_DOUBT)))
-            .values(
-                status=M.SUBMITTED,
-                lease_until=None,
-                submitted_at=now,
-                transport=transport,
-                provider_id=provider_id,
-            )
+            hot.submitted,
+            {"ids": ids, "pids": list(submitted.values()), **same}
+            if postgres
+            else [{"mid": mid, "pid": pid, **same} for mid, pid in submitted.items()],
         )
     if rejected:
         ours = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
-from tilfreds.invitations.jobs import among
+from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
 from tilfreds.invitations.texts import invitation_sms
@@ -70,13 +71,12 @@ class Prepared:
     failed: dict[int, str] = field(default_factory=dict)
 
 
-def prepare(
-    session: Session, keys: Keys, ids: Sequence[int], *, ctx: SendContext, now: datetime
-) -> Prepared:
-    """The SMS for each claimed message that may still go out, in claim order."""
+@cache
+def _prepare_query(postgres: bool) -> Any:
+    """The one joined read, built once: Core on the tables, so the rows are plain tuples, with
+    none of the ORM's per-row work."""
     m, i, p, s = _messages.c, _invitations.c, _people.c, _suppressions.c
-    # Core on the tables: the rows are plain tuples, with none of the ORM's per-row work
-    rows = session.execute(
+    return (
         select(
             m.id,
             m.purpose,
@@ -96,8 +96,17 @@ def prepare(
             .outerjoin(_people, p.id == m.person_id)
             .outerjoin(_suppressions, s.phone_index == p.phone_index)
         )
-        .where(among(session, m.id, ids))
+        .where(ids_in(postgres, m.id))
         .order_by(m.id)
+    )
+
+
+def prepare(
+    session: Session, keys: Keys, ids: Sequence[int], *, ctx: SendContext, now: datetime
+) -> Prepared:
+    """The SMS for each claimed message that may still go out, in claim order."""
+    rows = session.execute(
+        _prepare_query(session.get_bind().dialect.name == "postgresql"), {"ids": list(ids)}
     ).all()
     out = Prepared()
     for r in rows:
