@@ -1,7 +1,9 @@
 """The worker's claim against a long queue (PostgreSQL): its latency with a small queue and with a
 large backlog of due messages (inserted with one ``INSERT ... SELECT generate_series``, not
-through the app), each the median of many claims rolled back at once, and the plan PostgreSQL
-chose, which must use ``ix_messages_status_send_after_id`` rather than scan the queue."""
+through the app), each the median of many claims rolled back at once, and the plans PostgreSQL
+chose, which must find the due messages through ``ix_messages_status_send_after_id`` and never
+scan the queue. A claim is what the worker does: ``outbox.take`` (lock and read the oldest due
+messages with what sending them needs, decrypt, render) and ``jobs.lease``."""
 
 from __future__ import annotations
 
@@ -10,17 +12,22 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 from tests.postgres import prepare_postgres
 
-from bench.common import open_database, progress
+from bench.common import PUBLIC_URL, bench_keys, open_database, progress
 from tilfreds import migrate
+from tilfreds.crypto import context
 from tilfreds.db import Database
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, outbox
+from tilfreds.people.models import Person
 
 INDEX = "ix_messages_status_send_after_id"
 LEASE = timedelta(minutes=5)
+WINDOW = 50  # the worker's default: the first window goes straight to in flight
+KEYS = bench_keys()
+CONTEXT = outbox.SendContext(public_url=PUBLIC_URL, controller="Bench AS", sender="2270")
 # every message is due long before the claims run, 10 ms apart, in id order
 FIRST_DUE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -33,7 +40,7 @@ class ClaimResult:
     claims: int  # claims timed at each size
     small_ms: tuple[float, ...]
     large_ms: tuple[float, ...]
-    plan: str  # EXPLAIN ANALYZE of one claim on the large queue
+    plan: str  # EXPLAIN ANALYZE of each statement of one claim on the large queue
     fill_seconds: float  # inserting the large backlog
 
     @property
@@ -55,18 +62,41 @@ class ClaimResult:
         return INDEX in self.plan and "Seq Scan on messages" not in self.plan
 
 
+def _person(db: Database) -> int:
+    """The one person every message goes to: their number and name sealed as intake seals them,
+    so each claim decrypts and renders like a real one."""
+    keys, phone = bench_keys(), "+4741000000"
+    index = keys.blind_index(phone)
+    with db.unit_of_work() as session:
+        return int(
+            session.execute(
+                insert(Person).returning(Person.id),
+                {
+                    "phone_index": index,
+                    "phone_cipher": keys.encrypt(phone, context=context("people", "phone", index)),
+                    "name_cipher": keys.encrypt("Kari", context=context("people", "name", index)),
+                    "locale": "nb",
+                    "created_at": FIRST_DUE,
+                },
+            ).scalar_one()
+        )
+
+
 def fill(db: Database, upto: int) -> None:
-    """Add due, queued messages (a sealed number each, no person) until there are ``upto``."""
+    """Add due, queued invitation messages to one person until there are ``upto``."""
+    with db.engine.connect() as conn:
+        person = conn.execute(text("SELECT min(id) FROM people")).scalar()
+    person = person or _person(db)
     with db.engine.begin() as conn:
         have = int(conn.execute(text("SELECT count(*) FROM messages")).scalar_one())
         conn.execute(
             text(
-                "INSERT INTO messages (purpose, status, to_cipher, send_after, attempts, "
-                "created_at) SELECT 'rights_notice', 'queued', '\\x00'::bytea, "
+                "INSERT INTO messages (purpose, status, person_id, send_after, attempts, "
+                "created_at) SELECT 'invitation', 'queued', :person, "
                 ":first + g * interval '10 milliseconds', 0, :first "
                 "FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer)) AS g"
             ),
-            {"first": FIRST_DUE, "start": have + 1, "stop": upto},
+            {"person": person, "first": FIRST_DUE, "start": have + 1, "stop": upto},
         )
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE messages"))
@@ -74,7 +104,7 @@ def fill(db: Database, upto: int) -> None:
 
 def _claim_once(db: Database, *, batch_size: int, explain: bool = False) -> tuple[float, str]:
     """One claim as the worker makes it, timed alone in its own transaction, then rolled back
-    (so every claim finds the same queue). With ``explain``, also the plan of that statement."""
+    (so every claim finds the same queue). With ``explain``, also the plans of its statements."""
     statements: list[tuple[str, object]] = []
 
     def keep(_c: object, _cur: object, sql: str, params: object, *_: object) -> None:
@@ -86,24 +116,29 @@ def _claim_once(db: Database, *, batch_size: int, explain: bool = False) -> tupl
         session.execute(text("SELECT 1"))  # BEGIN sent now, not inside the timed claim
         event.listen(db.engine, "before_cursor_execute", keep)
         t0 = time.perf_counter()
-        ids = jobs.claim(
-            session, worker_id="bench", now=datetime.now(UTC), limit=batch_size, lease=LEASE
+        now = datetime.now(UTC)
+        taken = outbox.take(session, KEYS, limit=batch_size, ctx=CONTEXT, now=now)
+        jobs.lease(
+            session,
+            worker_id="bench",
+            ids=taken.ids,
+            sending=taken.ids[:WINDOW],
+            lease_until=now + LEASE,
         )
         elapsed = (time.perf_counter() - t0) * 1000
         event.remove(db.engine, "before_cursor_execute", keep)
-        if len(ids) != batch_size:
-            raise RuntimeError(f"claimed {len(ids)} messages, expected {batch_size}")
-        plan = ""
-        if explain:
+        if len(taken.sendable) != batch_size:
+            raise RuntimeError(f"claimed {len(taken.sendable)} sendable, expected {batch_size}")
+        plans = []
+        for sql, params in statements if explain else []:
             session.rollback()
             session.begin()
-            sql, params = statements[-1]
             rows = session.connection().exec_driver_sql(
                 "EXPLAIN (ANALYZE, COSTS OFF) " + sql,
                 params,  # type: ignore[arg-type]
             )
-            plan = "\n".join(str(row[0]) for row in rows)
-        return elapsed, plan
+            plans.append("\n".join(str(row[0]) for row in rows))
+        return elapsed, "\n\n".join(plans)
     finally:
         session.rollback()
         session.close()

@@ -267,11 +267,13 @@ def _claim(c: ClaimResult | None) -> list[str]:
     if c is None:
         return [*out, "Not run (it needs PostgreSQL).", ""]
     out += [
-        f"`jobs.claim` of {c.batch_size} messages, as the worker makes it (one `UPDATE … WHERE "
-        "id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING`), timed alone in its "
-        f"transaction and rolled back, {c.claims} times on a queue of {c.small:,} due messages, "
-        f"then again after due messages were added up to {c.large:,} (one `INSERT … SELECT "
-        f"generate_series`, {c.fill_seconds:.1f} s, then `VACUUM ANALYZE`).",
+        f"A claim of {c.batch_size} messages as the worker makes it: `outbox.take` (one "
+        "`SELECT` of the oldest due messages joined with what sending them needs, `FOR UPDATE "
+        "OF messages SKIP LOCKED`; decrypt, render) and `jobs.lease` (one `UPDATE` by primary "
+        "key, the first window straight to in flight), timed alone in its transaction and "
+        f"rolled back, {c.claims} times on a queue of {c.small:,} due messages, then again after "
+        f"due messages were added up to {c.large:,} (one `INSERT … SELECT generate_series`, "
+        f"{c.fill_seconds:.1f} s, then `VACUUM ANALYZE`).",
         "",
         *_table(
             ["Queue", "median ms", "p90 ms", "min ms", "max ms"],
@@ -287,7 +289,7 @@ def _claim(c: ClaimResult | None) -> list[str]:
             ],
         ),
         "",
-        "The plan on the large queue (`EXPLAIN (ANALYZE, COSTS OFF)`): "
+        "The plans on the large queue (`EXPLAIN (ANALYZE, COSTS OFF)`): "
         + (
             f"the due messages come from `{INDEX}`, the rows by primary key, no scan of the queue."
             if c.uses_index

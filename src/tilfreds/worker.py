@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tilfreds.invitations import jobs
-from tilfreds.invitations.outbox import prepare
+from tilfreds.invitations.outbox import take
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import MessageRejected, OutboundSms, Submitted, TransportBusy
@@ -78,23 +78,30 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             self.sweep()
             self._next_sweep = time.monotonic() + s.worker_sweep_seconds
-        # claim, prepare and mark the first window in flight in one transaction: a crash right
-        # after it leaves that window in doubt, as it would a moment later, once it is sending
+        # take the due messages, prepare them and lease them, the first window straight to in
+        # flight, in one transaction: a crash right after it leaves that window in doubt, as it
+        # would a moment later, once it is sending
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
             self._record(session, self._unrecorded, now=now)
-            ids = jobs.claim(
-                session, worker_id=self.id, now=now, limit=s.worker_batch_size, lease=self._lease
+            prepared = take(
+                session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now
             )
-            prepared = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
+            ids = prepared.ids
             windows = [
                 prepared.sendable[i : i + s.worker_window]
                 for i in range(0, len(prepared.sendable), s.worker_window)
             ]
+            ours = jobs.lease(
+                session,
+                worker_id=self.id,
+                ids=ids,
+                sending=window_ids(windows[0]) if windows else [],
+                lease_until=now + self._lease,
+            )
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
-            ours = self._start(session, windows, 0, renew=False)  # the claim set the lease
         self._unrecorded = {}
         if not ids:
             return Pass(0)
@@ -137,16 +144,13 @@ class Worker:
                 self._record(session, self._unrecorded, now=self.rt.clock.now())
             self._unrecorded = {}
 
-    def _start(
-        self, session: Session, windows: list[list[OutboundSms]], n: int, *, renew: bool = True
-    ) -> set[int]:
-        """Mark window ``n`` as in flight; ``renew`` the lease on the windows after it."""
+    def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
+        """Mark window ``n`` as in flight and renew the lease on the windows after it."""
         if n >= len(windows):
             return set()
         lease_until = self.rt.clock.now() + self._lease
-        if renew:
-            later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-            jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+        later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+        jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
         return jobs.start_sending(
             session,
             worker_id=self.id,

@@ -133,6 +133,7 @@ class _Hot:
     only binds values, instead of building, compiling and keying new statements."""
 
     claim: Any
+    lease: Any
     start_sending: Any
     invitations_sent: Any
     submitted: Any
@@ -164,6 +165,15 @@ def _hot(postgres: bool) -> _Hot:
         .where(picked)
         .values(status=M.CLAIMED, claimed_by=bindparam("worker"), lease_until=bindparam("until"))
         .returning(m.id),
+        lease=update(_messages)
+        .where(ids_in(postgres, m.id), m.status == M.QUEUED)
+        .values(
+            status=case((ids_in(postgres, m.id, "sending"), M.SENDING), else_=M.CLAIMED),
+            attempts=m.attempts + case((ids_in(postgres, m.id, "sending"), 1), else_=0),
+            claimed_by=bindparam("worker"),
+            lease_until=bindparam("until"),
+        )
+        .returning(m.id, m.status),
         start_sending=update(_messages)
         .where(ids_in(postgres, m.id), ours, m.status == M.CLAIMED)
         .values(status=M.SENDING, attempts=m.attempts + 1, lease_until=bindparam("until"))
@@ -199,6 +209,26 @@ def claim(
         {"now": now, "limit": limit, "worker": worker_id, "until": now + lease},
     ).scalars()
     return sorted(ids)
+
+
+def lease(
+    session: Session,
+    *,
+    worker_id: str,
+    ids: Sequence[int],
+    sending: Sequence[int],
+    lease_until: datetime,
+) -> set[int]:
+    """Lease messages this transaction took (``outbox.take``, still queued and locked) to
+    ``worker_id``: those in ``sending`` straight to in flight (an attempt counted), the rest
+    claimed; one statement, each row written once. Returns the ids now in flight."""
+    if not ids:
+        return set()
+    rows = session.execute(
+        _hot(_postgres(session)).lease,
+        {"ids": list(ids), "sending": list(sending), "worker": worker_id, "until": lease_until},
+    )
+    return {mid for mid, status in rows if status == M.SENDING}
 
 
 def start_sending(
