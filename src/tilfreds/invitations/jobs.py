@@ -151,6 +151,11 @@ def _hot(postgres: bool) -> _Hot:
         .scalar_subquery()
     )
     picked = m.id == any_(func.array(due)) if postgres else m.id.in_(due)
+    invitations = (
+        select(m.invitation_id)
+        .where(ids_in(postgres, m.id), m.purpose == MessagePurpose.INVITATION)
+        .scalar_subquery()
+    )
     ours = m.claimed_by == bindparam("worker")
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
@@ -180,11 +185,8 @@ def _hot(postgres: bool) -> _Hot:
         .returning(m.id),
         invitations_sent=update(_invitations)
         .where(
-            i.id.in_(
-                select(m.invitation_id).where(
-                    ids_in(postgres, m.id), m.purpose == MessagePurpose.INVITATION
-                )
-            ),
+            # found by primary key (on PostgreSQL, not a hash join over a scan of invitations)
+            i.id == any_(func.array(invitations)) if postgres else i.id.in_(invitations),
             i.status == InvitationStatus.PENDING,
         )
         .values(status=InvitationStatus.SENT, sent_at=bindparam("now")),
