@@ -129,7 +129,10 @@ def fresh_database(kind: str, *, workdir: Path, pg_url: str, name: str) -> Datab
     """An empty, migrated database with the default survey: a new SQLite file in ``workdir``,
     or PostgreSQL's ``public`` schema dropped and recreated."""
     if kind == "sqlite":
-        url = f"sqlite:///{workdir / f'{name}.sqlite3'}"
+        path = workdir / f"{name}.sqlite3"
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # an earlier round's
+        url = f"sqlite:///{path}"
     else:
         prepare_postgres(pg_url)
         url = pg_url

@@ -3,6 +3,8 @@
 queued -> claimed (leased by one worker; never handed over, so safe to requeue)
        -> sending (handed to the transport, one window at a time; a crash now leaves it in doubt)
        -> submitted | queued again (retry) | failed;  or skipped with a reason at any point before.
+(The worker takes a batch with ``outbox.take`` and ``lease``: its first window goes from queued
+straight to sending in that transaction, the rest to claimed.)
 
 Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so many workers take disjoint batches.
 Every transition after the claim is fenced on ``claimed_by``: a worker that was paused past its
