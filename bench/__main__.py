@@ -1,5 +1,6 @@
-"""``python -m bench``: run every benchmark (send worker vs raw SQL, HTTP intake vs bare FastAPI,
-worker memory) on SQLite and, if reachable, PostgreSQL; write ``docs/benchmarks.md``."""
+"""``python -m bench``: run the benchmarks of issue 5 (HTTP intake vs bare FastAPI, send worker vs
+raw SQL, claim with a long queue, audit verify of a long log, worker memory) on SQLite and, if
+reachable, PostgreSQL; write ``docs/benchmarks.md`` with each figure against its target."""
 
 from __future__ import annotations
 
@@ -12,48 +13,67 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import intake, send_worker
+from bench import audit_verify, claim, intake, send_worker
 from bench.common import DEFAULT_PG_URL, ROOT, machine_facts, postgres_version
-from bench.report import NAMES, render
+from bench.report import Results, render, targets
 from tilfreds.config import Settings
 
 console = Console()
+PARTS = ("intake", "worker", "claim", "audit")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "--messages", type=int, default=2000, help="due messages the worker drains (2000)"
-    )
-    parser.add_argument(
-        "--requests", type=int, default=500, help="interactions POSTed to each server (500)"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--messages", type=int, default=2000, help="due messages the worker drains (2000)")
+    add("--requests", type=int, default=500, help="interactions POSTed to each server (500)")
+    add(
         "--batch-size",
         type=int,
         default=Settings.model_fields["worker_batch_size"].default,
         help="worker batch size, for both tilfreds and the raw loop (tilfreds's default)",
     )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="timed worker runs (and limit runs) per database (3)"
-    )
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL benchmark database")
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    parser.add_argument(
-        "--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="report to write"
-    )
+    add("--repeat", type=int, default=3, help="timed runs (worker) and rounds (intake) (3)")
+    add("--backlog", type=int, default=1_000_000, help="due messages for the long claim (1M)")
+    add("--small-queue", type=int, default=1000, help="due messages for the short claim (1000)")
+    add("--claims", type=int, default=50, help="claims timed at each queue length (50)")
+    add("--audit-entries", type=int, default=1_000_000, help="audit log length (1M)")
+    add("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    add("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL benchmark database (emptied)")
+    add("--no-postgres", action="store_true", help="SQLite only (claim and audit are skipped)")
+    add("--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="report to write")
     args = parser.parse_args(argv)
-    if min(args.messages, args.batch_size, args.repeat) < 1 or args.requests < 2:
-        parser.error("--messages, --batch-size and --repeat must be >= 1, --requests >= 2")
-    if args.requests > 100_000 or args.messages > 1_000_000:
-        parser.error("keep the sizes bounded (--requests <= 100000, --messages <= 1000000)")
+    args.parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if unknown := set(args.parts) - set(PARTS):
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
+    if min(args.messages, args.batch_size, args.repeat, args.claims) < 1 or args.requests < 2:
+        parser.error("--messages, --batch-size, --repeat, --claims >= 1; --requests >= 2")
+    if not 1 <= args.small_queue < args.backlog or args.audit_entries < 1:
+        parser.error("need 1 <= --small-queue < --backlog and --audit-entries >= 1")
+    if args.small_queue < args.batch_size:
+        parser.error("--small-queue must hold at least one batch")
+    if (
+        max(args.requests, args.messages // 10) > 100_000
+        or max(args.messages, args.backlog, args.audit_entries) > 10_000_000
+    ):
+        parser.error("keep the sizes bounded (requests <= 100000, others <= 10000000)")
     return args
 
 
 def command_line(args: argparse.Namespace) -> str:
     cmd = ".venv/bin/python -m bench"
     defaults = parse_args([])
-    for name in ("messages", "requests", "batch_size", "repeat"):
+    for name in (
+        "messages",
+        "requests",
+        "batch_size",
+        "repeat",
+        "backlog",
+        "small_queue",
+        "claims",
+        "audit_entries",
+        "only",
+    ):
         if getattr(args, name) != getattr(defaults, name):
             cmd += f" --{name.replace('_', '-')} {getattr(args, name)}"
     return cmd + (" --no-postgres" if args.no_postgres else "")
@@ -62,77 +82,62 @@ def command_line(args: argparse.Namespace) -> str:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    skipped: list[str] = []
+    results = Results()
     pg = None if args.no_postgres else postgres_version(args.pg_url)
     if args.no_postgres:
-        skipped.append("PostgreSQL (--no-postgres)")
+        results.skipped.append("PostgreSQL (--no-postgres)")
     elif pg is None:
-        skipped.append(f"PostgreSQL (unreachable at {args.pg_url})")
+        results.skipped.append(f"PostgreSQL (unreachable at {args.pg_url})")
     kinds = ["sqlite"] + (["postgresql"] if pg else [])
 
-    worker_results: list[send_worker.WorkerResult] = []
-    intake_results: list[intake.IntakeResult] = []
     with tempfile.TemporaryDirectory(prefix="tilfreds-bench-") as tmp:
-        for kind in kinds:
-            console.rule(f"Send worker on {NAMES[kind]}")
-            worker_results.append(
-                send_worker.run(
-                    kind,
-                    messages=args.messages,
-                    batch_size=args.batch_size,
-                    repeat=args.repeat,
+        if "intake" in args.parts:
+            for n in range(1, args.repeat + 1):
+                console.rule(f"Intake over HTTP, round {n}/{args.repeat}")
+                results.intake += intake.run_round(
+                    kinds,
+                    requests=args.requests,
                     workdir=Path(tmp),
                     pg_url=args.pg_url,
+                    round_no=n,
                 )
-            )
-        console.rule("Intake over HTTP")
-        intake_results.append(intake.run_echo(requests=args.requests))
-        for kind in kinds:
-            intake_results.append(
-                intake.run_tilfreds(
-                    kind, requests=args.requests, workdir=Path(tmp), pg_url=args.pg_url
+        if "worker" in args.parts:
+            for kind in kinds:
+                console.rule(f"Send worker on {kind}")
+                results.worker.append(
+                    send_worker.run(
+                        kind,
+                        messages=args.messages,
+                        batch_size=args.batch_size,
+                        repeat=args.repeat,
+                        workdir=Path(tmp),
+                        pg_url=args.pg_url,
+                    )
                 )
-            )
-        # the limit again, after tilfreds, to show how much the machine drifted during the run
-        intake_results.append(intake.run_echo(requests=args.requests))
+    if pg and "claim" in args.parts:
+        console.rule("Claim with a long queue")
+        results.claim = claim.run(
+            pg_url=args.pg_url,
+            small=args.small_queue,
+            large=args.backlog,
+            claims=args.claims,
+            batch_size=args.batch_size,
+        )
+    if pg and "audit" in args.parts:
+        console.rule("audit verify of a long log")
+        results.audit = audit_verify.run(pg_url=args.pg_url, entries=args.audit_entries)
 
-    facts = machine_facts(pg)
-    text = render(
-        command=command_line(args),
-        facts=facts,
-        worker=worker_results,
-        intake=intake_results,
-        skipped=skipped,
-    )
+    text = render(command=command_line(args), facts=machine_facts(pg), results=results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")
-    summarise(worker_results, intake_results)
+    table = Table(title="Targets")
+    for col in ("target", "figure", "limit", ""):
+        table.add_column(col)
+    for row in targets(results):
+        table.add_row(*(cell.replace("**", "").replace("`", "") for cell in row))
+    console.print(table)
     console.print(f"wrote {args.output}")
     return 0
-
-
-def summarise(
-    worker: list[send_worker.WorkerResult], intake_results: list[intake.IntakeResult]
-) -> None:
-    table = Table(title="Send worker (messages/second)")
-    for col in ("database", "tilfreds", "raw SQL limit", "ratio", "peak RSS", "tracemalloc"):
-        table.add_column(col, justify="right")
-    for r in worker:
-        table.add_row(
-            r.database,
-            f"{r.tilfreds_rate:,.0f}",
-            f"{r.baseline_rate:,.0f}",
-            f"{r.ratio:.3f}",
-            f"{r.rss_peak_kib / 1024:.1f} MiB",
-            f"{r.tracemalloc_peak_bytes / 1024**2:.1f} MiB",
-        )
-    console.print(table)
-    table = Table(title="Intake over HTTP")
-    for col in ("server", "database", "req/s", "p50 ms", "p95 ms"):
-        table.add_column(col, justify="right")
-    for i in intake_results:
-        table.add_row(i.server, i.database, f"{i.rate:,.0f}", f"{i.p50:.2f}", f"{i.p95:.2f}")
-    console.print(table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""What every benchmark shares: databases (SQLite temp file, PostgreSQL ``tilfreds_bench``), the
-runtime built as the tests build it, a null SMS transport, input factories and machine facts.
-Measures nothing itself."""
+"""What every benchmark shares: databases (SQLite temp file, PostgreSQL from
+``TILFREDS_BENCH_PG_URL``), the runtime built as the tests build it, a null SMS transport, input
+factories and machine facts. Measures nothing itself."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class NullTransport:
     all database and queue work. ``on_send`` (if given) is told of each SMS, for progress bars."""
 
     name = "null"
+    idempotent = False  # like a real provider: a message in doubt is not sent again by itself
 
     def __init__(self, on_send: Callable[[], object] | None = None) -> None:
         self.sent = 0
@@ -128,16 +129,27 @@ def fresh_database(kind: str, *, workdir: Path, pg_url: str, name: str) -> Datab
     """An empty, migrated database with the default survey: a new SQLite file in ``workdir``,
     or PostgreSQL's ``public`` schema dropped and recreated."""
     if kind == "sqlite":
-        url = f"sqlite:///{workdir / f'{name}.sqlite3'}"
+        path = workdir / f"{name}.sqlite3"
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # an earlier round's
+        url = f"sqlite:///{path}"
     else:
         prepare_postgres(pg_url)
         url = pg_url
-    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
-    db = Database(url, session_info=audit.session_info(keys))
+    db = open_database(url)
     migrate.upgrade(db)
     with db.unit_of_work() as session:
         ensure_default_survey(session, now=datetime.now(UTC))
     return db
+
+
+def bench_keys() -> Keys:
+    return Keys.from_master(base64.urlsafe_b64decode(SECRET))
+
+
+def open_database(url: str) -> Database:
+    """``Database(url)`` whose sessions carry the keys that seal the audit chain."""
+    return Database(url, session_info=audit.session_info(bench_keys()))
 
 
 def make_runtime(
@@ -151,8 +163,9 @@ def make_runtime(
         public_url=PUBLIC_URL,
         worker_batch_size=batch_size,
     )
-    keys = Keys.from_master(base64.urlsafe_b64decode(SECRET))
-    return Runtime(settings=settings, db=db, keys=keys, clock=SystemClock(), transport=transport)
+    return Runtime(
+        settings=settings, db=db, keys=bench_keys(), clock=SystemClock(), transport=transport
+    )
 
 
 # --- reporting helpers -------------------------------------------------------------------------

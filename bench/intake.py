@@ -1,6 +1,7 @@
 """Intake over HTTP: M sequential ``POST /api/v1/interactions`` to the real app under uvicorn,
 against the same client hitting a bare FastAPI ``POST /echo`` under the same uvicorn setup (the
-limit). Reports requests/second and p50/p95 latency."""
+limit). Reports requests/second, p50/p95 latency, and the round trips to the database per request
+(counted in the server, on further requests after the timed ones)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,15 @@ from bench.common import (
     SECRET,
     fresh_database,
     interaction_payload,
+    open_database,
     progress,
 )
 from bench.servers import HOST
-from tilfreds.db import Database
 from tilfreds.operators.service import create_token
 from tilfreds.people.models import Interaction
 
 WARMUP = 20  # requests sent first and not measured, on both servers
+COUNTED = 50  # requests sent after the timed ones with the round-trip counter on
 STARTUP_SECONDS = 60.0
 
 
@@ -45,6 +47,12 @@ class IntakeResult:
     requests: int
     seconds: float
     latencies_ms: tuple[float, ...]
+    round: int = 1
+    counts: dict[str, int] | None = None  # database work of ``counted`` requests (tilfreds only)
+    counted: int = 0
+
+    def per_request(self, what: str) -> float:
+        return (self.counts or {}).get(what, 0) / self.counted if self.counted else 0.0
 
     @property
     def rate(self) -> float:
@@ -59,10 +67,20 @@ class IntakeResult:
         return statistics.quantiles(self.latencies_ms, n=20, method="inclusive")[18]
 
 
+# the servers listen on the first free loopback port from here (override: TILFREDS_BENCH_PORT)
+FIRST_PORT = int(os.environ.get("TILFREDS_BENCH_PORT", "18700"))
+PORTS = 100
+
+
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    for port in range(FIRST_PORT, FIRST_PORT + PORTS):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {FIRST_PORT}-{FIRST_PORT + PORTS - 1}")
 
 
 @contextmanager
@@ -146,6 +164,30 @@ def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def run_round(
+    kinds: list[str], *, requests: int, workdir: Path, pg_url: str, round_no: int
+) -> list[IntakeResult]:
+    """The limit, tilfreds on each database, the limit again (its drift during the round)."""
+    out = [replace(run_echo(requests=requests), round=round_no)]
+    for kind in kinds:
+        result = run_tilfreds(kind, requests=requests, workdir=workdir, pg_url=pg_url)
+        out.append(replace(result, round=round_no))
+    out.append(replace(run_echo(requests=requests), round=round_no))
+    return out
+
+
+def ratios(results: list[IntakeResult], kind: str) -> list[float]:
+    """tilfreds on ``kind`` as a fraction of the limit, per round: its rate over the mean rate
+    of the limit's runs just before and after it."""
+    out = []
+    for n in sorted({r.round for r in results}):
+        echoes = [r.rate for r in results if r.round == n and r.server == "echo"]
+        mine = [r.rate for r in results if r.round == n and r.database == kind]
+        if echoes and mine:
+            out.append(mine[0] / statistics.mean(echoes))
+    return out
+
+
 def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> IntakeResult:
     db = fresh_database(kind, workdir=workdir, pg_url=pg_url, name="intake")
     try:
@@ -161,6 +203,7 @@ def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> Int
     }
     bodies = [interaction_payload(n) for n in range(requests)]
     warmup = [interaction_payload(n, prefix="warmup") for n in range(WARMUP)]
+    counted = [interaction_payload(n, prefix="counted") for n in range(COUNTED)]
     with running_server("tilfreds", env) as base:
         seconds, latencies = hammer(
             base,
@@ -171,8 +214,25 @@ def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> Int
             headers=_headers(token),
             label=f"{kind}: POST /api/v1/interactions",
         )
-    _check_stored(db.url, requests + WARMUP)
-    return IntakeResult("tilfreds", kind, requests, seconds, latencies)
+        counts = count_round_trips(base, counted, headers=_headers(token))
+    _check_stored(db.url, requests + WARMUP + COUNTED)
+    return IntakeResult(
+        "tilfreds", kind, requests, seconds, latencies, counts=counts, counted=COUNTED
+    )
+
+
+def count_round_trips(
+    base: str, bodies: list[dict[str, Any]], *, headers: dict[str, str]
+) -> dict[str, int]:
+    """What the server sent its database for ``bodies``, POSTed one after another."""
+    with httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=30.0) as client:
+        _expect(client.post("/__bench/count"), 200)
+        for body in bodies:
+            _expect(client.post("/api/v1/interactions", json=body), 201)
+        response = client.get("/__bench/counts")
+        _expect(response, 200)
+        counts: dict[str, int] = response.json()
+        return counts
 
 
 def run_echo(*, requests: int) -> IntakeResult:
@@ -193,7 +253,7 @@ def run_echo(*, requests: int) -> IntakeResult:
 
 
 def _check_stored(url: str, expected: int) -> None:
-    db = Database(url)
+    db = open_database(url)
     try:
         with db.read_only() as session:
             stored = session.execute(select(func.count()).select_from(Interaction)).scalar_one()

@@ -1,6 +1,7 @@
 """Send worker throughput: ``Worker(rt).drain()`` of N due messages with a null transport, against a
-raw SQL claim+mark loop on the same table in batches of the same size (the limit). Also records
-the worker's memory: peak RSS while draining and the tracemalloc peak of one drain."""
+raw SQL claim+mark loop on the same table in batches of the same size (the limit). Also counts
+the statements and round trips of one drain, and records the worker's memory: peak RSS while
+draining and the tracemalloc peak of one drain."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import bindparam, event, func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from bench.common import NullTransport, fresh_database, interaction_in, make_runtime, progress
+from bench.roundtrips import RoundTrips
 from tilfreds.db import Database, UTCDateTime
 from tilfreds.invitations.intake import receive_interaction
 from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.states import InvitationStatus, MessageStatus
 from tilfreds.runtime import Runtime
 from tilfreds.worker import Worker
 
@@ -36,8 +39,8 @@ class WorkerResult:
     baseline_seconds: float
     tilfreds_runs: tuple[float, ...]
     baseline_runs: tuple[float, ...]
-    tilfreds_statements: int  # SQL statements for one whole drain (BEGIN not counted)
-    baseline_statements: int
+    tilfreds_counts: dict[str, int]  # what one whole drain sent (see bench.roundtrips)
+    baseline_counts: dict[str, int]
     rss_before_kib: int | None
     rss_peak_kib: int  # VmHWM reset before each timed drain, the largest; else getrusage
     rss_peak_source: str
@@ -53,9 +56,17 @@ class WorkerResult:
         return self.messages / self.baseline_seconds
 
     @property
+    def pair_ratios(self) -> list[float]:
+        """tilfreds as a fraction of the limit (1.0 = as fast), for each pair of adjacent runs."""
+        return [b / t for t, b in zip(self.tilfreds_runs, self.baseline_runs, strict=True)]
+
+    @property
     def ratio(self) -> float:
-        """tilfreds as a fraction of the limit (1.0 = as fast as the raw loop)."""
-        return self.tilfreds_rate / self.baseline_rate
+        """The median of the pairs' ratios: the machine's drift between pairs cancels out."""
+        return statistics.median(self.pair_ratios)
+
+    def per_message(self, counts: dict[str, int], what: str) -> float:
+        return counts.get(what, 0) / self.messages
 
 
 # --- memory probes (Linux /proc; None elsewhere) -----------------------------------------------
@@ -114,26 +125,28 @@ def requeue(db: Database) -> None:
     with db.unit_of_work() as session:
         session.execute(
             update(Message).values(
-                status="queued",
+                status=MessageStatus.QUEUED,
                 claimed_by=None,
                 lease_until=None,
                 attempts=0,
                 transport=None,
                 provider_id=None,
-                sent_at=None,
+                submitted_at=None,
             )
         )
-        session.execute(update(Invitation).values(status="pending", sent_at=None))
+        session.execute(update(Invitation).values(status=InvitationStatus.PENDING, sent_at=None))
     if db.dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE messages, invitations"))
 
 
-def count_sent(db: Database) -> int:
+def count_submitted(db: Database) -> int:
     with db.read_only() as session:
         return int(
             session.execute(
-                select(func.count()).select_from(Message).where(Message.status == "sent")
+                select(func.count())
+                .select_from(Message)
+                .where(Message.status == MessageStatus.SUBMITTED)
             ).scalar_one()
         )
 
@@ -142,42 +155,36 @@ def count_sent(db: Database) -> int:
 
 
 def raw_claim_and_mark(
-    db: Database, *, batch_size: int, on_batch: Callable[[int], object]
-) -> tuple[int, int]:
-    """The limit: the least a queue must do per batch, in one transaction each. Returns the rows
-    marked and the statements sent."""
+    db: Database, *, batch_size: int, on_batch: Callable[[int], object], count: bool = False
+) -> tuple[int, dict[str, int]]:
+    """The limit: the least a queue must do per batch, in one transaction each: take the oldest
+    due ids (locked, skipping locked rows, on PostgreSQL) and mark them submitted. Returns the
+    rows marked and (when ``count``; not in timed runs) what was sent to the database."""
     lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     claim = text(
         "SELECT id FROM messages WHERE status = 'queued' AND send_after <= :now "
-        f"ORDER BY send_after LIMIT :n{lock}"
+        f"ORDER BY send_after, id LIMIT :n{lock}"
     ).bindparams(bindparam("now", type_=UTCDateTime()))
-    mark = text("UPDATE messages SET status = 'sent' WHERE id IN :ids").bindparams(
+    mark = text("UPDATE messages SET status = 'submitted' WHERE id IN :ids").bindparams(
         bindparam("ids", expanding=True)
     )
-    total = statements = 0
-    while True:
-        with db.engine.begin() as conn:
-            ids = list(conn.execute(claim, {"now": datetime.now(UTC), "n": batch_size}).scalars())
-            statements += 1
-            if ids:
-                conn.execute(mark, {"ids": ids})
-                statements += 1
-        if not ids:
-            return total, statements
-        total += len(ids)
-        on_batch(len(ids))
-
-
-def _counting_statements(db: Database) -> tuple[list[int], Callable[[], None]]:
-    """Count the SQL statements sent (BEGIN excluded); returns the counter and its remover."""
-    counter = [0]
-
-    def count(_conn: object, _cur: object, statement: str, *_args: object) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            counter[0] += 1
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    return counter, lambda: event.remove(db.engine, "before_cursor_execute", count)
+    total = 0
+    counter = RoundTrips(db.engine)
+    if count:
+        counter.attach()
+    try:
+        while True:
+            with db.engine.begin() as conn:
+                now = datetime.now(UTC)
+                ids = list(conn.execute(claim, {"now": now, "n": batch_size}).scalars())
+                if ids:
+                    conn.execute(mark, {"ids": ids})
+            if not ids:
+                return total, counter.summary()
+            total += len(ids)
+            on_batch(len(ids))
+    finally:
+        counter.detach()
 
 
 def run(
@@ -198,22 +205,29 @@ def run(
             #    it also warms SQLAlchemy's caches for the timed runs
             task = bar.add_task(f"{kind}: Worker.drain() under tracemalloc", total=messages)
             transport.on_send = lambda: bar.advance(task)
-            counter, stop_counting = _counting_statements(db)
+            counter = RoundTrips(db.engine).attach()
             tracemalloc.start()
             t0 = time.perf_counter()
             drained = Worker(rt).drain()
             traced_seconds = time.perf_counter() - t0
             _current, traced_peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-            stop_counting()
+            counter.detach()
             _check(db, drained, messages, "traced drain")
+            requeue(db)
+            task = bar.add_task(f"{kind}: raw SQL claim+mark, counted", total=messages)
+            drained, raw_counts = raw_claim_and_mark(
+                db, batch_size=batch_size, on_batch=partial(bar.advance, task), count=True
+            )
+            _check(db, drained, messages, "counted raw loop")
             requeue(db)
 
             # 2. timed runs, alternating tilfreds and the limit on the same rows
             rss_before = _status_kib("VmRSS")
             for n in range(1, repeat + 1):
+                # no per-message progress while timed: the limit advances once per batch
                 task = bar.add_task(f"{kind}: Worker.drain() {n}/{repeat}", total=messages)
-                transport.on_send = partial(bar.advance, task)
+                transport.on_send = None
                 reset = _reset_peak_rss()
                 t0 = time.perf_counter()
                 drained = Worker(rt).drain()
@@ -221,12 +235,13 @@ def run(
                 peak = _status_kib("VmHWM") if reset else None
                 if peak is not None:
                     peaks.append(peak)
+                bar.update(task, completed=drained)
                 _check(db, drained, messages, "timed drain")
                 requeue(db)
 
                 task = bar.add_task(f"{kind}: raw SQL claim+mark {n}/{repeat}", total=messages)
                 t0 = time.perf_counter()
-                drained, raw_statements = raw_claim_and_mark(
+                drained, _ = raw_claim_and_mark(
                     db, batch_size=batch_size, on_batch=partial(bar.advance, task)
                 )
                 baseline_times.append(time.perf_counter() - t0)
@@ -243,8 +258,8 @@ def run(
         baseline_seconds=statistics.median(baseline_times),
         tilfreds_runs=tuple(tilfreds_times),
         baseline_runs=tuple(baseline_times),
-        tilfreds_statements=counter[0],
-        baseline_statements=raw_statements,
+        tilfreds_counts=counter.summary(),
+        baseline_counts=raw_counts,
         rss_before_kib=rss_before,
         rss_peak_kib=max(peaks) if peaks else _maxrss_kib(),
         rss_peak_source="VmHWM" if peaks else "getrusage",
@@ -254,6 +269,6 @@ def run(
 
 
 def _check(db: Database, drained: int, expected: int, what: str) -> None:
-    sent = count_sent(db)
-    if drained != expected or sent != expected:
-        raise RuntimeError(f"{what}: drained {drained}, {sent} sent, expected {expected}")
+    submitted = count_submitted(db)
+    if drained != expected or submitted != expected:
+        raise RuntimeError(f"{what}: drained {drained}, {submitted} submitted, expected {expected}")

@@ -1,6 +1,7 @@
 """The two HTTP servers the intake benchmark compares, each run as ``python -m bench.servers``
 under one uvicorn setup: the real tilfreds app, and a bare FastAPI ``POST /echo`` (the limit).
-Loopback only; each stops on SIGTERM or by itself after ``--max-seconds``."""
+Loopback only; each stops on SIGTERM or by itself after ``--max-seconds``. The tilfreds server
+also answers ``/__bench/count`` (start counting round trips) and ``/__bench/counts`` (read them)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def tilfreds_app() -> FastAPI:
     """The real app on the database in ``TILFREDS_DATABASE_URL`` (already migrated by the parent),
     with the null transport and no in-process worker, so only intake is measured."""
     from bench.common import NullTransport
+    from bench.roundtrips import RoundTrips
     from tilfreds.app import create_app
     from tilfreds.audit import service as audit
     from tilfreds.clock import SystemClock
@@ -46,7 +48,23 @@ def tilfreds_app() -> FastAPI:
     rt = Runtime(
         settings=settings, db=db, keys=keys, clock=SystemClock(), transport=NullTransport()
     )
-    return create_app(rt, run_worker=False)
+    app = create_app(rt, run_worker=False)
+    counter = RoundTrips(db.engine)
+
+    # counting is off while the timed requests run; the parent turns it on for a few more after
+    @app.post("/__bench/count", include_in_schema=False)
+    def start_counting() -> dict[str, Any]:
+        counter.detach()
+        counter.reset()
+        counter.attach()
+        return {}
+
+    @app.get("/__bench/counts", include_in_schema=False)
+    def counts() -> dict[str, int]:
+        counter.detach()
+        return counter.summary()
+
+    return app
 
 
 def serve(app: FastAPI, *, port: int, max_seconds: float) -> None:

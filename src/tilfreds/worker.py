@@ -1,10 +1,12 @@
 """The send worker: claims due messages, re-checks them, hands them to the SMS transport.
 
 Run as ``tilfreds worker`` (any number of processes on PostgreSQL) or in-process by ``tilfreds
-serve`` on SQLite. A pass claims a batch and prepares it (one transaction), then sends it one
-window at a time; between windows one transaction records what the transport said, marks the
-next window as in flight and renews the lease on the rest. So a crash leaves at most one window
-in doubt, and a slow batch is never claimed twice.
+serve`` on SQLite. A pass takes a batch, prepares it and marks its first window in flight (one
+transaction), then sends it one window at a time; between windows one transaction records what
+the transport said, marks the next window as in flight and renews the lease on the rest. So a
+crash leaves at most one window in doubt, and a slow batch is never claimed twice. While a
+backlog drains (the batch was full), the last window's outcomes are recorded by the transaction
+that takes the next batch: one commit fewer a batch (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from tilfreds.invitations import jobs
-from tilfreds.invitations.outbox import prepare
+from tilfreds.invitations.outbox import take
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import MessageRejected, OutboundSms, Submitted, TransportBusy
@@ -46,6 +48,9 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self._next_sweep = 0.0
         self._backoff = 0.0
+        # outcomes of a full batch's last window, recorded in the transaction that claims the
+        # next batch (one commit fewer a batch while a backlog drains); see ``flush``
+        self._unrecorded: dict[int, Submitted | MessageRejected] = {}
 
     @property
     def _lease(self) -> timedelta:
@@ -75,36 +80,43 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             self.sweep()
             self._next_sweep = time.monotonic() + s.worker_sweep_seconds
+        # take the due messages, prepare them and lease them, the first window straight to in
+        # flight, in one transaction: a crash right after it leaves that window in doubt, as it
+        # would a moment later, once it is sending
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
-            ids = jobs.claim(
-                session, worker_id=self.id, now=now, limit=s.worker_batch_size, lease=self._lease
+            self._record(session, self._unrecorded, now=now)
+            prepared = take(
+                session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now
             )
-            prepared = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=now)
-        if not ids:
-            return Pass(0)
-        windows = [
-            prepared.sendable[i : i + s.worker_window]
-            for i in range(0, len(prepared.sendable), s.worker_window)
-        ]
-        outcomes: dict[int, Submitted | MessageRejected] = {}
-        busy = False
-        with rt.db.unit_of_work() as session:
+            ids = prepared.ids
+            windows = [
+                prepared.sendable[i : i + s.worker_window]
+                for i in range(0, len(prepared.sendable), s.worker_window)
+            ]
+            ours = jobs.lease(
+                session,
+                worker_id=self.id,
+                ids=ids,
+                sending=window_ids(windows[0]) if windows else [],
+                lease_until=now + self._lease,
+            )
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
-            ours = self._start(session, windows, 0)
+        self._unrecorded = {}
+        if not ids:
+            return Pass(0)
+        outcomes: dict[int, Submitted | MessageRejected] = {}
+        busy = False
         for n, window in enumerate(windows):
             busy_at = self._send(window, ours, outcomes)
+            if busy_at is None and n == len(windows) - 1 and len(ids) == s.worker_batch_size:
+                self._unrecorded = outcomes  # more is due: the next pass records these first
+                break
             with rt.db.unit_of_work() as session:
-                jobs.record_outcomes(
-                    session,
-                    worker_id=self.id,
-                    transport=rt.transport.name,
-                    outcomes=outcomes,
-                    now=rt.clock.now(),
-                )
-                outcomes.clear()
+                self._record(session, outcomes, now=rt.clock.now())
+                outcomes = {}
                 if busy_at is not None:
                     busy = True
                     rest = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
@@ -114,6 +126,25 @@ class Worker:
                     break
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
+
+    def _record(
+        self, session: Session, outcomes: dict[int, Submitted | MessageRejected], *, now: datetime
+    ) -> None:
+        if outcomes:
+            jobs.record_outcomes(
+                session,
+                worker_id=self.id,
+                transport=self.rt.transport.name,
+                outcomes=outcomes,
+                now=now,
+            )
+
+    def flush(self) -> None:
+        """Record outcomes still held for the next pass; before the worker stops."""
+        if self._unrecorded:
+            with self.rt.db.unit_of_work() as session:
+                self._record(session, self._unrecorded, now=self.rt.clock.now())
+            self._unrecorded = {}
 
     def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
         """Mark window ``n`` as in flight and renew the lease on the windows after it."""
@@ -167,9 +198,12 @@ class Worker:
         """Pass until nothing is due; returns the total claimed. Backs off while the transport is
         busy, as ``run`` does."""
         total = 0
-        while (result := self.run_once()).claimed:
-            total += result.claimed
-            self._wait(result.busy, time.sleep)
+        try:
+            while (result := self.run_once()).claimed:
+                total += result.claimed
+                self._wait(result.busy, time.sleep)
+        finally:
+            self.flush()
         return total
 
     def run(self, stop: threading.Event) -> None:
@@ -184,6 +218,7 @@ class Worker:
             self._wait(result.busy, stop.wait)
             if not result.claimed:
                 stop.wait(self.rt.settings.worker_poll_seconds)
+        self.flush()
         log.info("worker %s stopped", self.id)
 
 

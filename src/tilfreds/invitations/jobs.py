@@ -3,11 +3,15 @@
 queued -> claimed (leased by one worker; never handed over, so safe to requeue)
        -> sending (handed to the transport, one window at a time; a crash now leaves it in doubt)
        -> submitted | queued again (retry) | failed;  or skipped with a reason at any point before.
+(The worker takes a batch with ``outbox.take`` and ``lease``: its first window goes from queued
+straight to sending in that transaction, the rest to claimed.)
 
 Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so many workers take disjoint batches.
 Every transition after the claim is fenced on ``claimed_by``: a worker that was paused past its
 lease finds its rows taken over and sends nothing twice. Provider I/O happens between
-transactions, never inside one.
+transactions, never inside one. The worker's statements are Core, on the table: no ORM object is
+ever loaded here, so the ORM's bulk-update bookkeeping would only cost time (see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,10 +19,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Boolean, Table, bindparam, case, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from tilfreds.invitations.models import Invitation, Message
@@ -28,6 +47,7 @@ from tilfreds.sms.transport import MessageRejected, Submitted
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
 _messages = cast(Table, Message.__table__)
+_invitations = cast(Table, Invitation.__table__)
 M = MessageStatus
 
 
@@ -47,13 +67,13 @@ def recover_expired_leases(
     loss). A message in doubt ``MAX_ATTEMPTS`` times fails instead of looping."""
     requeued = session.execute(
         update(Message)
-        .where(Message.id.in_(_expired(M.CLAIMED, now, limit)))
+        .where(_picked(session, Message.id, _expired(M.CLAIMED, now, limit)))
         .values(status=M.QUEUED, lease_until=None)
         .returning(Message.id)
     ).all()
     rows = session.execute(
         update(Message)
-        .where(Message.id.in_(_expired(M.SENDING, now, limit)))
+        .where(_picked(session, Message.id, _expired(M.SENDING, now, limit)))
         .values(
             status=case(
                 (Message.attempts >= MAX_ATTEMPTS, M.FAILED),
@@ -85,25 +105,134 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
+def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool]:
+    """``column IN (:name)``, the list bound when executed; on PostgreSQL ``column = ANY(:name)``:
+    one array parameter whatever the count, so one statement text, which psycopg parses once and
+    the server keeps prepared."""
+    if postgres:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _picked(
+    session: Session, column: ColumnElement[int] | QueryableAttribute[int], ids: ScalarSelect[int]
+) -> ColumnElement[bool]:
+    """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``: the subquery
+    runs once, first, and the rows are then found by primary key. (Left an ``IN``, the planner
+    may hash-join it against a scan of the whole queue.)"""
+    if _postgres(session):
+        return column == any_(func.array(ids))
+    return column.in_(ids)
+
+
+@dataclass(frozen=True)
+class _Hot:
+    """The worker's statements, built once per kind of database with bound parameters: each pass
+    only binds values, instead of building, compiling and keying new statements."""
+
+    claim: Any
+    lease: Any
+    start_sending: Any
+    invitations_sent: Any
+    submitted: Any
+
+
+@cache
+def _hot(postgres: bool) -> _Hot:
+    m, i = _messages.c, _invitations.c
+    due = (
+        select(m.id)
+        .where(m.status == M.QUEUED, m.send_after <= bindparam("now"))
+        .order_by(m.status, m.send_after, m.id)  # the index's order
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    picked = m.id == any_(func.array(due)) if postgres else m.id.in_(due)
+    invitations = (
+        select(m.invitation_id)
+        .where(ids_in(postgres, m.id), m.purpose == MessagePurpose.INVITATION)
+        .scalar_subquery()
+    )
+    ours = m.claimed_by == bindparam("worker")
+    if postgres:  # one statement a window, each row's provider id joined from two arrays
+        given = func.unnest(
+            bindparam("ids", type_=ARRAY(Integer)), bindparam("pids", type_=ARRAY(String))
+        )
+        v = given.table_valued("mid", "pid").render_derived(name="v")
+        match, provider_id = m.id == v.c.mid, v.c.pid
+    else:  # an executemany: SQLite runs in this process, a row costs no round trip
+        match, provider_id = m.id == bindparam("mid"), bindparam("pid")
+    return _Hot(
+        claim=update(_messages)
+        .where(picked)
+        .values(status=M.CLAIMED, claimed_by=bindparam("worker"), lease_until=bindparam("until"))
+        .returning(m.id),
+        lease=update(_messages)
+        .where(ids_in(postgres, m.id), m.status == M.QUEUED)
+        .values(
+            status=case((ids_in(postgres, m.id, "sending"), M.SENDING), else_=M.CLAIMED),
+            attempts=m.attempts + case((ids_in(postgres, m.id, "sending"), 1), else_=0),
+            claimed_by=bindparam("worker"),
+            lease_until=bindparam("until"),
+        )
+        .returning(m.id, m.status),
+        start_sending=update(_messages)
+        .where(ids_in(postgres, m.id), ours, m.status == M.CLAIMED)
+        .values(status=M.SENDING, attempts=m.attempts + 1, lease_until=bindparam("until"))
+        .returning(m.id),
+        invitations_sent=update(_invitations)
+        .where(
+            # found by primary key (on PostgreSQL, not a hash join over a scan of invitations)
+            i.id == any_(func.array(invitations)) if postgres else i.id.in_(invitations),
+            i.status == InvitationStatus.PENDING,
+        )
+        .values(status=InvitationStatus.SENT, sent_at=bindparam("now")),
+        submitted=update(_messages)
+        .where(match, ours, or_(m.status == M.SENDING, m.status == M.IN_DOUBT))  # no IN: many
+        .values(
+            status=M.SUBMITTED,
+            lease_until=None,
+            submitted_at=bindparam("now"),
+            transport=bindparam("transport"),
+            provider_id=provider_id,
+        ),
+    )
+
+
 def claim(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
 ) -> list[int]:
     """Lease up to ``limit`` due messages to ``worker_id``, oldest due first; one statement."""
-    due = (
-        select(Message.id)
-        .where(Message.status == M.QUEUED, Message.send_after <= now)
-        .order_by(Message.status, Message.send_after, Message.id)  # the index's order
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
     ids = session.execute(
-        update(Message)
-        .where(Message.id.in_(due))
-        .values(status=M.CLAIMED, claimed_by=worker_id, lease_until=now + lease)
-        .returning(Message.id)
+        _hot(_postgres(session)).claim,
+        {"now": now, "limit": limit, "worker": worker_id, "until": now + lease},
     ).scalars()
     return sorted(ids)
+
+
+def lease(
+    session: Session,
+    *,
+    worker_id: str,
+    ids: Sequence[int],
+    sending: Sequence[int],
+    lease_until: datetime,
+) -> set[int]:
+    """Lease messages this transaction took (``outbox.take``, still queued and locked) to
+    ``worker_id``: those in ``sending`` straight to in flight (an attempt counted), the rest
+    claimed; one statement, each row written once. Returns the ids now in flight."""
+    if not ids:
+        return set()
+    rows = session.execute(
+        _hot(_postgres(session)).lease,
+        {"ids": list(ids), "sending": list(sending), "worker": worker_id, "until": lease_until},
+    )
+    return {mid for mid, status in rows if status == M.SENDING}
 
 
 def start_sending(
@@ -115,14 +244,8 @@ def start_sending(
         return set()
     return set(
         session.execute(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.claimed_by == worker_id,
-                Message.status == M.CLAIMED,
-            )
-            .values(status=M.SENDING, attempts=Message.attempts + 1, lease_until=lease_until)
-            .returning(Message.id)
+            _hot(_postgres(session)).start_sending,
+            {"ids": list(ids), "worker": worker_id, "until": lease_until},
         ).scalars()
     )
 
@@ -132,12 +255,13 @@ def renew_lease(
 ) -> None:
     """Keep the rest of a batch ours while earlier windows are being sent."""
     if ids:
+        m = _messages.c
         session.execute(
-            update(Message)
+            update(_messages)
             .where(
-                Message.id.in_(ids),
-                Message.claimed_by == worker_id,
-                Message.status.in_((M.CLAIMED, M.SENDING)),
+                m.id.in_(ids),
+                m.claimed_by == worker_id,
+                m.status.in_((M.CLAIMED, M.SENDING)),
             )
             .values(lease_until=lease_until)
         )
@@ -148,17 +272,18 @@ def release(session: Session, *, worker_id: str, ids: Sequence[int], handed: boo
     attempt counted when they were marked as sending, since they never reached it."""
     if not ids:
         return
+    m = _messages.c
     session.execute(
-        update(Message)
+        update(_messages)
         .where(
-            Message.id.in_(ids),
-            Message.claimed_by == worker_id,
-            Message.status.in_((M.CLAIMED, M.SENDING)),
+            m.id.in_(ids),
+            m.claimed_by == worker_id,
+            m.status.in_((M.CLAIMED, M.SENDING)),
         )
         .values(
             status=M.QUEUED,
             lease_until=None,
-            attempts=Message.attempts - 1 if handed else Message.attempts,
+            attempts=m.attempts - 1 if handed else m.attempts,
         )
     )
 
@@ -200,50 +325,34 @@ def record_outcomes(
     """What the transport said for each message of a window this worker still holds: submitted,
     or rejected - retried with back-off until MAX_ATTEMPTS when temporary, failed when permanent.
     Invitations are updated before their messages (the lock order)."""
-    submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
+    submitted = {mid: o.provider_id[:64] for mid, o in outcomes.items() if isinstance(o, Submitted)}
     rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, MessageRejected)}
-    ours = (
-        _messages.c.id == bindparam("mid"),
-        _messages.c.claimed_by == worker_id,
-        or_(
-            _messages.c.status == M.SENDING, _messages.c.status == M.IN_DOUBT
-        ),  # no IN: executemany
-    )
+    m = _messages.c
     if submitted:
+        postgres = _postgres(session)
+        hot = _hot(postgres)
+        ids = list(submitted)
+        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
+        same = {"worker": worker_id, "now": now, "transport": transport}
         session.execute(
-            update(Invitation)
-            .where(
-                Invitation.id.in_(
-                    select(Message.invitation_id).where(
-                        Message.id.in_(list(submitted)),
-                        Message.purpose == MessagePurpose.INVITATION,
-                    )
-                ),
-                Invitation.status == InvitationStatus.PENDING,
-            )
-            .values(status=InvitationStatus.SENT, sent_at=now)
-        )
-        session.execute(
-            update(_messages)
-            .where(*ours)
-            .values(
-                status=M.SUBMITTED,
-                lease_until=None,
-                submitted_at=now,
-                transport=transport,
-                provider_id=bindparam("pid"),
-            ),
-            [{"mid": mid, "pid": o.provider_id[:64]} for mid, o in submitted.items()],
+            hot.submitted,
+            {"ids": ids, "pids": list(submitted.values()), **same}
+            if postgres
+            else [{"mid": mid, "pid": pid, **same} for mid, pid in submitted.items()],
         )
     if rejected:
+        ours = (
+            m.id == bindparam("mid"),
+            m.claimed_by == worker_id,
+            or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
+        )
         session.execute(
             update(_messages)
             .where(*ours)
             .values(
                 status=case(
                     (
-                        bindparam("permanent", type_=Boolean)
-                        | (_messages.c.attempts >= MAX_ATTEMPTS),
+                        bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS),
                         M.FAILED,
                     ),
                     else_=M.QUEUED,

@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
+from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.states import MessagePurpose
+from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.invitations.texts import invitation_sms
 from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
@@ -26,6 +28,9 @@ from tilfreds.sms.transport import OutboundSms
 # the person asked for still reach them
 SURVEY_PURPOSES = frozenset(
     {MessagePurpose.INVITATION, MessagePurpose.REMINDER, MessagePurpose.SURVEY_QUESTION}
+)
+_messages, _invitations, _people, _suppressions = (
+    cast(Table, model.__table__) for model in (Message, Invitation, Person, Suppression)
 )
 
 
@@ -62,37 +67,77 @@ RENDERERS: dict[MessagePurpose, Renderer] = {MessagePurpose.INVITATION: _invitat
 
 @dataclass
 class Prepared:
+    ids: list[int] = field(default_factory=list)  # every message read, in id order
     sendable: list[OutboundSms] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
+
+
+def _joined() -> Any:
+    """A message with what deciding and rendering it needs: Core on the tables, so the rows are
+    plain tuples, with none of the ORM's per-row work."""
+    m, i, p, s = _messages.c, _invitations.c, _people.c, _suppressions.c
+    return select(
+        m.id,
+        m.purpose,
+        m.to_cipher,
+        m.body_cipher,
+        i.status.label("invitation_status"),
+        i.expires_at,
+        i.code,
+        p.phone_index,
+        p.phone_cipher,
+        p.name_cipher,
+        p.locale,
+        s.id.label("suppression_id"),
+    ).select_from(
+        _messages.outerjoin(_invitations, i.id == m.invitation_id)
+        .outerjoin(_people, p.id == m.person_id)
+        .outerjoin(_suppressions, s.phone_index == p.phone_index)
+    )
+
+
+@cache
+def _prepare_query(postgres: bool) -> Any:
+    return _joined().where(ids_in(postgres, _messages.c.id)).order_by(_messages.c.id)
+
+
+@cache
+def _take_query() -> Any:
+    m = _messages.c
+    return (
+        _joined()
+        .where(m.status == MessageStatus.QUEUED, m.send_after <= bindparam("now"))
+        .order_by(m.status, m.send_after, m.id)  # the index's order: the oldest due first
+        .limit(bindparam("limit"))
+        .with_for_update(of=_messages, skip_locked=True)
+    )
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def prepare(
     session: Session, keys: Keys, ids: Sequence[int], *, ctx: SendContext, now: datetime
 ) -> Prepared:
     """The SMS for each claimed message that may still go out, in claim order."""
-    rows = session.execute(
-        select(
-            Message.id,
-            Message.purpose,
-            Message.to_cipher,
-            Message.body_cipher,
-            Invitation.status.label("invitation_status"),
-            Invitation.expires_at,
-            Invitation.code,
-            Person.phone_index,
-            Person.phone_cipher,
-            Person.name_cipher,
-            Person.locale,
-            Suppression.id.label("suppression_id"),
-        )
-        .outerjoin(Invitation, Invitation.id == Message.invitation_id)
-        .outerjoin(Person, Person.id == Message.person_id)
-        .outerjoin(Suppression, Suppression.phone_index == Person.phone_index)
-        .where(Message.id.in_(ids))
-        .order_by(Message.id)
-    ).all()
-    out = Prepared()
+    rows = session.execute(_prepare_query(_postgres(session)), {"ids": list(ids)}).all()
+    return _decide(session, keys, rows, ctx=ctx, now=now)
+
+
+def take(session: Session, keys: Keys, *, limit: int, ctx: SendContext, now: datetime) -> Prepared:
+    """Lock up to ``limit`` due messages, oldest due first, skipping those another worker has
+    locked (PostgreSQL; SQLite's writers are serialised), and prepare them in the same read. They
+    stay queued until ``jobs.lease`` leases them in this transaction: each row is written once."""
+    rows = session.execute(_take_query(), {"now": now, "limit": limit}).all()
+    return _decide(session, keys, sorted(rows, key=lambda r: int(r.id)), ctx=ctx, now=now)
+
+
+def _decide(
+    session: Session, keys: Keys, rows: Sequence[Any], *, ctx: SendContext, now: datetime
+) -> Prepared:
+    out = Prepared(ids=[r.id for r in rows])
     purposes: dict[int, MessagePurpose] = {}
     for r in rows:
         facts = MessageFacts(
@@ -121,7 +166,7 @@ def _skip_objectors_under_any_key(
     session: Session, keys: Keys, out: Prepared, purposes: dict[int, MessagePurpose]
 ) -> None:
     """While a key rotation is under way, a person and their objection can sit under different
-    keys, which the join above cannot see: check by number under every configured key (P7)."""
+    keys, which the join cannot see: check by number under every configured key (P7)."""
     survey = [sms for sms in out.sendable if purposes[int(sms.reference)] in SURVEY_PURPOSES]
     objected = people.suppressed_numbers(session, keys, {sms.to for sms in survey})
     for sms in survey:
