@@ -9,8 +9,8 @@ import os
 import platform
 import sqlite3
 import subprocess
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ class NullTransport:
 
 # --- input -------------------------------------------------------------------------------------
 
-OCCURRED_AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+OCCURRED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # recent: surveyed
 
 
 def phone_digits(n: int) -> str:
@@ -95,7 +95,7 @@ def interaction_payload(n: int, *, prefix: str = "bench") -> dict[str, Any]:
     return {
         "external_id": f"{prefix}-{n}",
         "customer": {
-            "name": f"Kunde {n}",
+            "name": "Kari Nordmann",
             "phone": f"{digits[:3]} {digits[3:5]} {digits[5:]}",
             "locale": "nb-NO",
         },
@@ -169,6 +169,12 @@ def make_runtime(
 
 
 # --- reporting helpers -------------------------------------------------------------------------
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table's lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def progress() -> Progress:

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from bench.audit_verify import VerifyResult
 from bench.claim import INDEX, ClaimResult
+from bench.common import md_table as _table
 from bench.intake import COUNTED, WARMUP, IntakeResult, ratios
+from bench.notes import notes
 from bench.send_worker import WorkerResult
 
 NAMES = {"sqlite": "SQLite (temp file)", "postgresql": "PostgreSQL", "-": "—"}
@@ -35,12 +37,6 @@ def _mib(kib: float | None) -> str:
 
 def _runs(seconds: Sequence[float]) -> str:
     return ", ".join(f"{x:.3f}" for x in seconds)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _verdict(ok: bool) -> str:
@@ -136,7 +132,7 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
         out += [f"Skipped: {'; '.join(results.skipped)}.", ""]
     out += ["## Machine", "", *_table(["", ""], [[k, v] for k, v in facts.items()]), ""]
     out += _intake(results.intake) + _worker(results.worker) + _claim(results.claim)
-    out += _audit(results.audit) + _memory(results.worker) + _reading()
+    out += _audit(results.audit) + _memory(results.worker) + notes()
     return "\n".join(out)
 
 
@@ -362,83 +358,3 @@ def _memory(worker: Sequence[WorkerResult]) -> list[str]:
         "",
     ]
     return out
-
-
-def _reading() -> list[str]:
-    return [
-        "## Where the time goes",
-        "",
-        "- Intake: each request is two transactions, the bearer-token check (read only, its own "
-        "pool checkout, BEGIN, SELECT, ROLLBACK) and the intake; on PostgreSQL the intake is "
-        "one read, the person's insert when new, and one statement inserting interaction, "
-        "invitation and message; the audit chain adds a locked read of its head, the entries "
-        "and the head's update, then COMMIT. A py-spy profile of the server (PostgreSQL, "
-        "commit 520bf66) put its busy time at about a fifth in the intake's own statements, a "
-        "quarter in the commit with the audit writes, a sixth in the token check and a quarter "
-        "in uvicorn, Starlette, FastAPI and pydantic: the intake alone cannot reach 0.2×.",
-        "- Send worker: a batch is two transactions (take, prepare and lease the batch with "
-        "the first window in flight; then the first window's outcomes and the second window in "
-        "flight), the last window's outcomes riding with the next batch's take. Each message "
-        "is written three times (claimed, sending, submitted; twice in the first window) and "
-        "its invitation once, where the limit writes each message once: those writes, not "
-        "Python, are most of the gap.",
-        "",
-        "## What was changed for speed",
-        "",
-        "Each change was measured by running this benchmark's worker or intake part at the "
-        "commits before and after it, alternately, three times (PostgreSQL ratios, medians; "
-        "the machine's load changed between sessions, so compare within a row).",
-        "",
-        *_table(
-            ["Change", "Before", "After"],
-            [
-                [
-                    "Worker: claim, prepare and mark the first window in flight in one "
-                    "transaction (4 commits a batch to 3)",
-                    "0.108×",
-                    "0.107×",
-                ],
-                [
-                    "Worker: a full batch's last outcomes recorded with the next claim (3 commits "
-                    "to 2); Core statements, not ORM; on PostgreSQL ids bound as one array and "
-                    "provider ids joined from arrays instead of an executemany",
-                    "0.107×",
-                    "0.161×",
-                ],
-                [
-                    "Worker statements built once with bound parameters (no per-pass statement "
-                    "building, compiling and cache keys)",
-                    "0.173×",
-                    "0.198×",
-                ],
-                [
-                    "Worker: take and prepare with one locking joined read, lease with one update "
-                    "(the first window written once)",
-                    "0.177×",
-                    "0.205×",
-                ],
-                [
-                    "Worker: invitations marked sent found by primary key (`ANY(ARRAY(…))`), "
-                    "not by a hash join over a scan of invitations",
-                    "0.205×",
-                    "0.246×",
-                ],
-                [
-                    "Intake: statements built once (Core, bound parameters); pool pings only for "
-                    "a connection idle 10 s or whose socket shows the server spoke (2 round "
-                    "trips a request fewer); on PostgreSQL interaction, invitation and message "
-                    "in one statement (2 fewer)",
-                    "0.101× (p50 12.5 ms, 14 round trips)",
-                    "0.117× (p50 10.4 ms, 10 round trips)",
-                ],
-                [
-                    "Claim: `id = ANY(ARRAY(SELECT … SKIP LOCKED))` instead of `id IN (SELECT …)`, "
-                    "which the planner hash-joined against a scan of the whole queue at 20,000 "
-                    "queued (a nested loop at 1,000,000)",
-                    "20,000 queued: 3.8 ms vs 2.3 ms",
-                    "index and primary key at every size",
-                ],
-            ],
-        ),
-        "",
-    ]

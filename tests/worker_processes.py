@@ -4,6 +4,7 @@ environment a worker process needs to reach the test database through the dev tr
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 from tests.factories import interaction_in
 from tilfreds.invitations.intake import receive_interaction
@@ -11,12 +12,12 @@ from tilfreds.runtime import Runtime
 
 
 def queue_invitations(rt: Runtime, count: int) -> None:
-    now = rt.clock.now()
+    """Due now by the system clock, which the worker processes read (not the tests' frozen one)."""
+    now = datetime.now(UTC)
     with rt.db.unit_of_work() as session:
         for n in range(count):
-            receive_interaction(
-                session, rt.keys, interaction_in(n), timing=rt.timing(), now=now, actor="test"
-            )
+            data = interaction_in(n, occurred_at=now - timedelta(hours=1))
+            receive_interaction(session, rt.keys, data, timing=rt.timing(), now=now, actor="test")
 
 
 def worker_env(rt: Runtime, **settings: str) -> dict[str, str]:

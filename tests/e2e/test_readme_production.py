@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -86,7 +87,9 @@ def test_readme_production_section_runs_as_written(readme_run: tuple[str, Path])
     token = re.search(r"^(tf_\S+)$", output, re.MULTILINE)
     assert token, output
     auth = {"Authorization": f"Bearer {token.group(1)}"}
-    created = httpx.post(f"{base}/api/v1/interactions", json=interaction_payload(), headers=auth)
+    just_now = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()  # the server's own clock
+    payload = interaction_payload(occurred_at=just_now)
+    created = httpx.post(f"{base}/api/v1/interactions", json=payload, headers=auth)
     assert created.status_code == 201, created.text
     deadline = time.monotonic() + 30
     while not (outbox := httpx.get(f"{base}/api/v1/dev/outbox", headers=auth).json()):

@@ -2,7 +2,9 @@
 
 The hot path of the API, so it is a handful of set-based statements: one read that answers every
 question at once (survey, earlier delivery of this external_id, person, objection), then plain
-inserts. Keeps P7 (an objector is never registered again), P9/P10 (only what the notice lists).
+inserts, built once in ``intake_sql`` (on PostgreSQL the interaction, its invitation and its
+message are one statement). Keeps P7 (an objector is never registered again), P9/P10 (only
+what the notice lists).
 """
 
 from __future__ import annotations
@@ -11,30 +13,21 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, context
 from tilfreds.errors import InvalidInput, NotFound
-from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
-from tilfreds.people.models import Interaction, Person, Suppression
-from tilfreds.surveys.models import Survey
+from tilfreds.invitations import intake_sql as sql
+from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.states import InvitationStatus
+from tilfreds.people.models import Interaction, Person
 
 _ALPHABET = string.ascii_letters + string.digits
 CODE_LENGTH = 11  # 65 bits: unguessable, and short enough for one SMS segment
 _INTERACTION_FIELDS = ["channel", "reason", "case_ref", "occurred_at"]
-
-
-_people, _interactions, _suppressions, _surveys, _invitations, _messages = (
-    cast(Table, model.__table__)
-    for model in (Person, Interaction, Suppression, Survey, Invitation, Message)
-)
 
 
 def new_code() -> str:
@@ -135,7 +128,7 @@ def receive_interaction(
         "expires_at": invitation.expires_at,
         "send_after": now + timing.delay,
     }
-    scheduled = _schedule(session, row)
+    scheduled = sql.schedule(session, row)
     if scheduled is None:  # a concurrent delivery of the same external_id won
         if registered:
             session.execute(delete(Person).where(Person.id == person_id))
@@ -174,29 +167,9 @@ def receive_interaction(
     )
 
 
-def _facts_query(survey_slug: bool) -> Any:
-    """The one read before writing, built once: the hot path binds values into a statement whose
-    compiled form SQLAlchemy has cached, instead of building and keying a new one per request."""
-    su, i, p, sp = _surveys.c, _interactions.c, _people.c, _suppressions.c
-    survey = su.slug == bindparam("survey") if survey_slug else su.is_default
-    return select(
-        select(su.id).where(survey).limit(1).scalar_subquery(),
-        select(i.id).where(i.external_id == bindparam("external_id")).scalar_subquery(),
-        select(p.id)
-        .where(p.phone_index.in_(bindparam("indexes", expanding=True)))
-        .limit(1)
-        .scalar_subquery(),
-        exists().where(sp.phone_index.in_(bindparam("suppressed", expanding=True))),
-        exists().where(sp.phone_index == bindparam("current")),
-    )
-
-
-_FACTS = {slug: _facts_query(slug) for slug in (False, True)}
-
-
 def _read_facts(session: Session, data: InteractionIn, indexes: list[str]) -> _Facts:
     row = session.execute(
-        _FACTS[bool(data.survey)],
+        sql.FACTS[bool(data.survey)],
         {
             "survey": data.survey,
             "external_id": data.external_id,
@@ -212,136 +185,21 @@ def _carry_objection(session: Session, index: str, *, now: datetime) -> None:
     """The number objected under a previous key only (its objection outlived every record of the
     number, so a rotation could not move it): with the number in hand, record it under the current
     key too, so it keeps matching once the old key is dropped (P7)."""
-    dialect = session.get_bind().dialect.name
-    session.execute(
-        _insert_new(dialect, _suppressions, "phone_index"),
+    sql.insert_new_id(
+        session,
+        sql.suppressions,
+        "phone_index",
         {"phone_index": index, "source": "rekeyed", "created_at": now},
     )
-
-
-@cache
-def _insert_new(dialect: str, table: Table, conflict_column: str) -> Any:
-    """``INSERT ... ON CONFLICT (column) DO NOTHING RETURNING id`` (both dialects speak it), built
-    once per database kind: a duplicate from a concurrent transaction is skipped, not an error."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return statement.on_conflict_do_nothing(index_elements=[conflict_column]).returning(table.c.id)
-
-
-def _insert_new_id(session: Session, table: Table, conflict: str, row: dict[str, Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return session.execute(_insert_new(dialect, table, conflict), row).scalar()
-
-
-def _schedule(session: Session, row: dict[str, Any]) -> tuple[int, int] | None:
-    """Insert the interaction (unless a concurrent delivery of its external_id did), its
-    invitation and the invitation's message; their ids, or None."""
-    if session.get_bind().dialect.name == "postgresql":
-        interaction_id, invitation_id = session.execute(_schedule_at_once(), row).one()
-        return None if interaction_id is None else (interaction_id, invitation_id)
-    interaction_id = _insert_new_id(
-        session,
-        _interactions,
-        "external_id",
-        {**{c: row[c] for c in _INTERACTION_COLUMNS}, "created_at": row["now"]},
-    )
-    if interaction_id is None:
-        return None
-    invitation_id = session.execute(
-        insert(_invitations).returning(_invitations.c.id),
-        {
-            "interaction_id": interaction_id,
-            "person_id": row["person_id"],
-            "survey_id": row["survey_id"],
-            "code": row["code"],
-            "status": InvitationStatus.PENDING,
-            "created_at": row["now"],
-            "expires_at": row["expires_at"],
-        },
-    ).scalar_one()
-    session.execute(
-        insert(_messages),
-        {
-            "purpose": MessagePurpose.INVITATION,
-            "status": MessageStatus.QUEUED,
-            "person_id": row["person_id"],
-            "invitation_id": invitation_id,
-            "send_after": row["send_after"],
-            "attempts": 0,
-            "created_at": row["now"],
-        },
-    )
-    return interaction_id, invitation_id
-
-
-_INTERACTION_COLUMNS = (
-    "external_id", "person_id", "channel", "reason", "case_ref", "occurred_at"
-)  # fmt: skip
-_INVITATION_COLUMNS = (
-    "interaction_id", "person_id", "survey_id", "code", "status", "created_at", "expires_at"
-)  # fmt: skip
-_MESSAGE_COLUMNS = (
-    "purpose", "status", "person_id", "invitation_id", "send_after", "attempts", "created_at"
-)  # fmt: skip
-
-
-@cache
-def _schedule_at_once() -> Any:
-    """PostgreSQL: the three inserts as one statement (data-modifying CTEs; each insert takes
-    the row the one before returned, so a conflicting external_id inserts nothing): two round
-    trips fewer on every interaction."""
-    it, iv, ms = _interactions, _invitations, _messages
-
-    def bound(name: str, column: Any) -> Any:
-        return bindparam(name, type_=column.type)
-
-    interaction = (
-        postgresql.insert(it)
-        .values({**{c: bindparam(c) for c in _INTERACTION_COLUMNS}, "created_at": bindparam("now")})
-        .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(it.c.id, it.c.person_id)
-        .cte("interaction")
-    )
-    invitation = (
-        insert(iv)
-        .from_select(
-            _INVITATION_COLUMNS,
-            select(
-                interaction.c.id,
-                interaction.c.person_id,
-                bound("survey_id", iv.c.survey_id),
-                bound("code", iv.c.code),
-                literal(InvitationStatus.PENDING, iv.c.status.type),
-                bound("now", iv.c.created_at),
-                bound("expires_at", iv.c.expires_at),
-            ),
-        )
-        .returning(iv.c.id, iv.c.person_id)
-        .cte("invitation")
-    )
-    message = insert(ms).from_select(
-        _MESSAGE_COLUMNS,
-        select(
-            literal(MessagePurpose.INVITATION, ms.c.purpose.type),
-            literal(MessageStatus.QUEUED, ms.c.status.type),
-            invitation.c.person_id,
-            invitation.c.id,
-            bound("send_after", ms.c.send_after),
-            literal(0, ms.c.attempts.type),
-            bound("now", ms.c.created_at),
-        ),
-    )
-    return select(
-        select(interaction.c.id).scalar_subquery(), select(invitation.c.id).scalar_subquery()
-    ).add_cte(message.cte("message"))
 
 
 def _register(
     session: Session, keys: Keys, data: InteractionIn, index: str, *, now: datetime
 ) -> tuple[int, bool]:
     """The id of the person with this number, inserted now if no one else did first."""
-    person_id = _insert_new_id(
+    person_id = sql.insert_new_id(
         session,
-        _people,
+        sql.people,
         "phone_index",
         {
             "phone_index": index,
@@ -364,9 +222,9 @@ def _skip(
     session: Session, data: InteractionIn, reasons: tuple[str, ...], *, now: datetime, actor: str
 ) -> Intake:
     """Record an interaction that is not surveyed: no person, no reason text, no case ref."""
-    interaction_id = _insert_new_id(
+    interaction_id = sql.insert_new_id(
         session,
-        _interactions,
+        sql.interactions,
         "external_id",
         {
             "external_id": data.external_id,
