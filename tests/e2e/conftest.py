@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import httpx
 import pytest
 from sqlalchemy import make_url
 
@@ -64,3 +67,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_until_up(
+    base: str, proc: subprocess.Popen[Any], log: Path, *, seconds: float = 60
+) -> None:
+    """Poll ``base``/healthz until it answers, failing with the process's log if it dies or takes
+    longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)

@@ -13,14 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, wait_until_up
 
 FLAGS = [
     "--no-sandbox",
@@ -50,17 +48,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "demo.log"
-            ).read_text()
-            time.sleep(0.2)
+        wait_until_up(base, proc, tmp_path / "demo.log")
         token = re.search(r"DEMO_TOKEN=(\S+)", (tmp_path / "demo.log").read_text())
         assert token, (tmp_path / "demo.log").read_text()
         yield base, token.group(1)

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, wait_until_up
 from tests.factories import interaction_payload
 
 ROOT = Path(__file__).parents[2]
@@ -64,15 +64,7 @@ def readme_run(scratch_pg: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until_up(base, proc, log)
         yield base, log
     finally:
         with contextlib.suppress(ProcessLookupError):  # the block may have stopped on an error
