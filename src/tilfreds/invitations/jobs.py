@@ -250,20 +250,19 @@ def start_sending(
     )
 
 
+def _held(worker_id: str, ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """These messages, as far as they are still this worker's: claimed or in flight."""
+    m = _messages.c
+    return (m.id.in_(ids), m.claimed_by == worker_id, m.status.in_((M.CLAIMED, M.SENDING)))
+
+
 def renew_lease(
     session: Session, *, worker_id: str, ids: Sequence[int], lease_until: datetime
 ) -> None:
     """Keep the rest of a batch ours while earlier windows are being sent."""
     if ids:
-        m = _messages.c
         session.execute(
-            update(_messages)
-            .where(
-                m.id.in_(ids),
-                m.claimed_by == worker_id,
-                m.status.in_((M.CLAIMED, M.SENDING)),
-            )
-            .values(lease_until=lease_until)
+            update(_messages).where(*_held(worker_id, ids)).values(lease_until=lease_until)
         )
 
 
@@ -272,18 +271,13 @@ def release(session: Session, *, worker_id: str, ids: Sequence[int], handed: boo
     attempt counted when they were marked as sending, since they never reached it."""
     if not ids:
         return
-    m = _messages.c
     session.execute(
         update(_messages)
-        .where(
-            m.id.in_(ids),
-            m.claimed_by == worker_id,
-            m.status.in_((M.CLAIMED, M.SENDING)),
-        )
+        .where(*_held(worker_id, ids))
         .values(
             status=M.QUEUED,
             lease_until=None,
-            attempts=m.attempts - 1 if handed else m.attempts,
+            attempts=_messages.c.attempts - 1 if handed else _messages.c.attempts,
         )
     )
 
