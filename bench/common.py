@@ -35,7 +35,7 @@ from tilfreds.crypto import Keys, generate_master_key
 from tilfreds.db import Database
 from tilfreds.invitations.intake import InteractionIn
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import OutboundSms, Submitted
+from tilfreds.sms.transport import OutboundSms, Outcome, PerMessage, Provider, Submitted
 from tilfreds.surveys.service import ensure_default_survey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,22 +46,23 @@ PUBLIC_URL = "https://survey.example.no"
 SECRET = generate_master_key()  # a throwaway key: benchmark data is never kept
 
 
-class NullTransport:
+class NullTransport(PerMessage):
     """A ``tilfreds.sms.transport.Transport`` that takes every SMS at once, so a worker's time is
     all database and queue work. ``on_send`` (if given) is told of each SMS, for progress bars."""
 
     name = "null"
+    provider = Provider(name="none (benchmark)", country="NO")
     idempotent = False  # like a real provider: a message in doubt is not sent again by itself
 
     def __init__(self, on_send: Callable[[], object] | None = None) -> None:
         self.sent = 0
         self.on_send = on_send
 
-    def send(self, sms: OutboundSms) -> Submitted:
+    def send(self, sms: OutboundSms) -> Outcome:
         self.sent += 1
         if self.on_send is not None:
             self.on_send()
-        return Submitted(provider_id=f"null-{sms.reference}")
+        return Submitted(provider_ids=(f"null-{sms.reference}",))
 
 
 # --- input -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from tilfreds.app import create_app
 from tilfreds.clock import FrozenClock
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
-from tilfreds.sms.transport import OutboundSms, Submitted
+from tilfreds.sms.transport import OutboundSms, Outcome, PerMessage
 from tilfreds.web.devphone import FORM_LIFETIME
 from tilfreds.worker import Worker
 
@@ -142,10 +142,10 @@ def test_a_wrong_token_is_as_good_as_none(rt: Runtime, link_on_phone: str) -> No
         assert c.get("/api/v1/dev/outbox").status_code == 401
 
 
-class OtherTransport:
+class OtherTransport(PerMessage):
     name = "smpp"
 
-    def send(self, sms: OutboundSms) -> Submitted:
+    def send(self, sms: OutboundSms) -> Outcome:
         raise AssertionError("nothing is sent in this test")
 
 

@@ -19,7 +19,15 @@ from tilfreds.invitations.models import Invitation, Message
 from tilfreds.people.models import Person
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
-from tilfreds.sms.transport import MessageRejected, OutboundSms, Submitted, TransportBusy
+from tilfreds.sms.transport import (
+    NotTaken,
+    OutboundSms,
+    Outcome,
+    PerMessage,
+    Provider,
+    Rejected,
+    Submitted,
+)
 from tilfreds.worker import Worker
 
 
@@ -42,21 +50,22 @@ def intake(rt: Runtime, *numbers: int, **timing: timedelta) -> None:
             )
 
 
-class Recording:
+class Recording(PerMessage):
     """A provider that takes everything and remembers it; ``before`` runs before each send."""
 
     name = "recording"
+    provider = Provider(name="test double", country="NO")
     idempotent = False
 
     def __init__(self, before: Callable[[OutboundSms], None] | None = None) -> None:
         self.sent: list[OutboundSms] = []
         self.before = before
 
-    def send(self, sms: OutboundSms) -> Submitted:
+    def send(self, sms: OutboundSms) -> Outcome:
         if self.before:
             self.before(sms)
         self.sent.append(sms)
-        return Submitted(provider_id=f"p{len(self.sent)}")
+        return Submitted(provider_ids=(f"p{len(self.sent)}",))
 
 
 def test_dev_transport_gets_a_due_message_with_its_link(client: TestClient, rt: Runtime) -> None:
@@ -144,10 +153,10 @@ class Busy(Recording):
         super().__init__()
         self.busy = busy
 
-    def send(self, sms: OutboundSms) -> Submitted:
+    def send(self, sms: OutboundSms) -> Outcome:
         if self.busy:
             self.busy -= 1
-            raise TransportBusy("throttled")
+            return NotTaken("throttled")
         return super().send(sms)
 
 
@@ -173,8 +182,8 @@ class Rejecting(Recording):
         super().__init__()
         self.permanent = permanent
 
-    def send(self, sms: OutboundSms) -> Submitted:
-        raise MessageRejected("invalid destination", permanent=self.permanent)
+    def send(self, sms: OutboundSms) -> Outcome:
+        return Rejected("invalid destination", permanent=self.permanent)
 
 
 def test_a_temporary_rejection_is_retried_with_back_off_until_it_gives_up(
@@ -288,7 +297,7 @@ def test_the_dev_transport_takes_an_in_doubt_message_again_without_a_duplicate(
 
         ids = [m.id for m in session.execute(select(Message)).scalars()]
         [sms] = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=clock.now()).sendable
-    rt.transport.send(sms)
+    rt.transport.send_window([sms])
     assert Worker(rt).drain() == 1
     assert statuses(rt) == [("submitted", None)]
     with rt.db.read_only() as session:

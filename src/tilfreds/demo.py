@@ -62,7 +62,9 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
                 session,
                 worker_id="demo",
                 transport="demo",
-                outcomes={message_id: Submitted(provider_id="history") for message_id in claimed},
+                outcomes={
+                    message_id: Submitted(provider_ids=("history",)) for message_id in claimed
+                },
                 now=when,
             )
             if rng.random() < 0.7 and intake.invitation is not None:

@@ -27,7 +27,7 @@ from tilfreds.invitations import jobs
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import MessageRejected, OutboundSms, Submitted, TransportBusy
+from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Worker:
         self._backoff = 0.0
         # outcomes of a full batch's last window, recorded in the transaction that claims the
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
-        self._unrecorded: dict[int, Submitted | MessageRejected] = {}
+        self._unrecorded: dict[int, Submitted | Rejected] = {}
 
     @property
     def _lease(self) -> timedelta:
@@ -107,28 +107,27 @@ class Worker:
         self._unrecorded = {}
         if not ids:
             return Pass(0)
-        outcomes: dict[int, Submitted | MessageRejected] = {}
+        outcomes: dict[int, Submitted | Rejected] = {}
         busy = False
         for n, window in enumerate(windows):
-            busy_at = self._send(window, ours, outcomes)
-            if busy_at is None and n == len(windows) - 1 and len(ids) == s.worker_batch_size:
+            not_taken = self._send(window, ours, outcomes)
+            if not not_taken and n == len(windows) - 1 and len(ids) == s.worker_batch_size:
                 self._unrecorded = outcomes  # more is due: the next pass records these first
                 break
             with rt.db.unit_of_work() as session:
                 self._record(session, outcomes, now=rt.clock.now())
                 outcomes = {}
-                if busy_at is not None:
+                if not_taken:
                     busy = True
                     rest = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-                    unsent = window_ids(window)[busy_at:]
-                    jobs.release(session, worker_id=self.id, ids=unsent, handed=True)
+                    jobs.release(session, worker_id=self.id, ids=not_taken, handed=True)
                     jobs.release(session, worker_id=self.id, ids=rest, handed=False)
                     break
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
 
     def _record(
-        self, session: Session, outcomes: dict[int, Submitted | MessageRejected], *, now: datetime
+        self, session: Session, outcomes: dict[int, Submitted | Rejected], *, now: datetime
     ) -> None:
         if outcomes:
             jobs.record_outcomes(
@@ -164,25 +163,29 @@ class Worker:
         self,
         window: list[OutboundSms],
         ours: set[int],
-        outcomes: dict[int, Submitted | MessageRejected],
-    ) -> int | None:
-        """Hand a window to the transport; returns where it stopped if the transport was busy."""
+        outcomes: dict[int, Submitted | Rejected],
+    ) -> list[int]:
+        """Hand a window to the transport; returns the ids it did not take (it was busy).
+        Messages whose answer was lost stay in flight: the lease sweep marks them in doubt."""
         transport = self.rt.transport
-        for i, sms in enumerate(window):
+        handing = [sms for sms in window if int(sms.reference) in ours]  # never a cancelled one
+        if not handing:
+            return []
+        try:
+            answers = transport.send_window(handing)
+        except Exception as exc:  # an adapter bug: what it sent is unknown
+            log.exception("transport %s failed unexpectedly", transport.name)
+            answers = [InDoubt(repr(exc))] * len(handing)
+        not_taken: list[int] = []
+        for sms, answer in zip(handing, answers, strict=True):
             message_id = int(sms.reference)
-            if message_id not in ours:  # cancelled, or no longer ours: never send it
-                continue
-            try:
-                outcomes[message_id] = transport.send(sms)
-            except TransportBusy as exc:
-                log.warning("transport %s is busy (%s); backing off", transport.name, exc)
-                return i
-            except MessageRejected as exc:
-                outcomes[message_id] = exc
-            except Exception as exc:  # an adapter bug must not lose the outcomes before it
-                log.exception("transport %s failed unexpectedly", transport.name)
-                outcomes[message_id] = MessageRejected(repr(exc), permanent=False)
-        return None
+            if isinstance(answer, NotTaken):
+                not_taken.append(message_id)
+            elif isinstance(answer, Submitted | Rejected):
+                outcomes[message_id] = answer
+        if not_taken:
+            log.warning("transport %s is busy; backing off", transport.name)
+        return not_taken
 
     def _wait(self, busy: bool, sleep: Callable[[float], object]) -> None:
         s = self.rt.settings

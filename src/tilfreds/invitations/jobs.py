@@ -42,7 +42,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
-from tilfreds.sms.transport import MessageRejected, Submitted
+from tilfreds.sms.transport import Rejected, Submitted
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
@@ -313,14 +313,14 @@ def record_outcomes(
     *,
     worker_id: str,
     transport: str,
-    outcomes: Mapping[int, Submitted | MessageRejected],
+    outcomes: Mapping[int, Submitted | Rejected],
     now: datetime,
 ) -> None:
     """What the transport said for each message of a window this worker still holds: submitted,
     or rejected - retried with back-off until MAX_ATTEMPTS when temporary, failed when permanent.
     Invitations are updated before their messages (the lock order)."""
     submitted = {mid: o.provider_id[:64] for mid, o in outcomes.items() if isinstance(o, Submitted)}
-    rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, MessageRejected)}
+    rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, Rejected)}
     m = _messages.c
     if submitted:
         postgres = _postgres(session)
@@ -359,7 +359,7 @@ def record_outcomes(
                 {
                     "mid": mid,
                     "permanent": o.permanent,
-                    "why": str(o)[:200],
+                    "why": o.reason[:200],
                     "retry_at": now + RETRY_BASE * 2 ** (_attempts(session, mid) - 1),
                 }
                 for mid, o in rejected.items()

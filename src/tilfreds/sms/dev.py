@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from tilfreds.clock import Clock
 from tilfreds.crypto import Keys, context
 from tilfreds.db import Base, Database, insert_new
-from tilfreds.sms.transport import OutboundSms, Submitted
+from tilfreds.sms.transport import OutboundSms, PerMessage, Provider, Submitted
 
 
 class DevPhoneMessage(Base):
@@ -42,10 +42,12 @@ def _seal(keys: Keys, text: str, phone_index: str) -> bytes:
     return keys.encrypt(text, context=_context(phone_index, "body"))
 
 
-class DevTransport:
+class DevTransport(PerMessage):
     """Keys its inbox on our message reference, so a message sent again after a crash shows once."""
 
     name = "dev"
+    # nothing leaves the system: the "provider" is this installation itself
+    provider = Provider(name="tilfreds dev phone (no SMS leaves this system)", country="NO")
     idempotent = True
 
     def __init__(self, db: Database, keys: Keys, clock: Clock) -> None:
@@ -65,7 +67,7 @@ class DevTransport:
                     at=self._clock.now(),
                 )
             )
-        return Submitted(provider_id=f"dev-{sms.reference}")
+        return Submitted(provider_ids=(f"dev-{sms.reference}",))
 
 
 def record_inbound(

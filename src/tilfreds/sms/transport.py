@@ -1,15 +1,39 @@
 """The one interface senders see. Adapters (dev, SMPP, Kannel, HTTP providers) implement it.
 
-Failures come in two kinds, because they are handled differently: ``TransportBusy`` says the
-provider cannot take anything now (throttled, queue full, connection lost) - the worker backs off
-and the message loses nothing; ``MessageRejected`` is about this one message - it counts toward
-giving up on it, at once when ``permanent``.
+A transport is a long-lived session inside the worker: ``start`` opens it (binds, connects) and
+hands it the sink its provider's events go to; ``send_window`` hands it a window of messages at
+once, so an adapter can keep them all in flight (SMPP pipelining, one HTTP batch) and answers
+with one outcome per message, in order:
+
+- ``Submitted``: the provider took it, under one id per segment it sent;
+- ``Rejected``: about this one message; counts toward giving up on it, at once when permanent;
+- ``NotTaken``: the provider cannot take anything now (throttled, queue full, not connected);
+  the message was not sent, loses no attempt, and the worker backs off;
+- ``InDoubt``: handed over but the answer was lost (the connection dropped mid-window); it may
+  or may not have been sent, and is marked ``in_doubt`` unless resending is configured.
+
+Delivery receipts and inbound messages reach the database through ``TransportEvents``: from the
+session's own connection (SMPP) or from the web server's callback routes (Kannel, HTTP providers).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who processes the messages, for the register of processors (P13, P14)."""
+
+    name: str  # e.g. "Sinch Sweden AB"; for a self-hosted gateway, the operator's SMSC
+    country: str  # ISO 3166-1 alpha-2 of where it processes the data
 
 
 @dataclass(frozen=True)
@@ -17,34 +41,129 @@ class OutboundSms:
     to: str  # E.164
     body: str
     sender: str
-    reference: str  # our message id, echoed in receipts
+    reference: str  # our message id, echoed in receipts where the provider supports it
 
 
 @dataclass(frozen=True)
 class Submitted:
+    provider_ids: tuple[str, ...]  # one per segment sent (SMPP), or one for the whole message
+    segments: int = 1
+    encoding: str = "GSM-7"  # "GSM-7" or "UCS-2"
+
+    @property
+    def provider_id(self) -> str:
+        return self.provider_ids[0]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    permanent: bool
+    error_code: str | None = None  # the provider's code, e.g. "0x0000000B" or "40001"
+
+
+@dataclass(frozen=True)
+class NotTaken:
+    reason: str
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    reason: str
+
+
+Outcome = Submitted | Rejected | NotTaken | InDoubt
+
+
+class ReceiptState(StrEnum):
+    ENROUTE = "enroute"  # accepted by the network, not yet final
+    DELIVERED = "delivered"
+    FAILED = "failed"  # undeliverable, rejected, deleted
+    EXPIRED = "expired"  # validity ran out before delivery
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery report for one id the provider gave us (one segment, or the whole message)."""
+
+    transport: str  # the adapter's name: receipts match on (transport, provider_id)
     provider_id: str
+    state: ReceiptState
+    at: datetime | None = None  # when the network says it happened, if it says
+    error_code: str | None = None
+    reference: str | None = None  # our reference, when the provider echoes it
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A message from a customer (mobile originated), reassembled if it came in segments."""
+
+    transport: str
+    sender: str  # the customer's number, E.164
+    to: str  # our number it was sent to
+    text: str
+    received_at: datetime
+    provider_id: str | None = None  # for idempotence: providers retry callbacks
+
+
+class TransportEvents(Protocol):
+    """Where receipts and inbound messages go; each call is one database transaction, and a
+    receipt or message delivered twice changes nothing the second time."""
+
+    def receipts(self, receipts: Sequence[Receipt]) -> None: ...
+
+    def inbound(self, messages: Sequence[InboundSms]) -> None: ...
 
 
 class TransportError(Exception):
-    """The provider did not take the message."""
-
-
-class TransportBusy(TransportError):
-    """Nothing can be sent right now; back off and try again, the message is not at fault."""
-
-
-class MessageRejected(TransportError):
-    """The provider refused this message; ``permanent`` means retrying cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+    """The transport cannot work at all (bad settings, bind refused): reported, not retried."""
 
 
 class Transport(Protocol):
-    name: str
+    name: str  # "dev", "smpp", "kannel", "sinch", "linkmobility"
+    provider: Provider
     # True when sending a reference the provider already took adds nothing (it deduplicates on
     # our reference): messages left in doubt by a crash can then be sent again safely
     idempotent: bool
 
-    def send(self, sms: OutboundSms) -> Submitted: ...
+    def start(self, events: TransportEvents) -> None:
+        """Open the session; calling it again on an open session does nothing."""
+
+    def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        """One outcome per message, in order; returns once each has its outcome."""
+
+    def close(self) -> None:
+        """Unbind and stop; messages not yet answered come back as ``InDoubt``."""
+
+
+class PerMessage:
+    """Base for a transport that hands over one message at a time (the dev phone, test doubles):
+    ``send_window`` calls ``send`` for each message and stops handing over at the first
+    ``NotTaken``, answering ``NotTaken`` for the rest of the window. An exception from ``send``
+    rejects that one message (not permanently), so one bad message cannot stop a window."""
+
+    name: str
+    provider: Provider
+    idempotent: bool = False
+
+    def start(self, events: TransportEvents) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def send(self, sms: OutboundSms) -> Outcome:
+        raise NotImplementedError
+
+    def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for sms in window:
+            if outcomes and isinstance(outcomes[-1], NotTaken):
+                outcomes.append(outcomes[-1])
+                continue
+            try:
+                outcomes.append(self.send(sms))
+            except Exception as exc:  # a bug about this message: it fails alone, and is retried
+                log.exception("transport %s failed on one message", self.name)
+                outcomes.append(Rejected(repr(exc), permanent=False))
+        return outcomes
