@@ -19,7 +19,7 @@ session's own connection (SMPP) or from the web server's callback routes (Kannel
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -167,3 +167,32 @@ class PerMessage:
                 log.exception("transport %s failed on one message", self.name)
                 outcomes.append(Rejected(repr(exc), permanent=False))
         return outcomes
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """An HTTP call from a provider to ``/sms/{transport}/{kind}/{token}`` (receipts, inbound),
+    as the web server received it. ``token`` is the secret part of the callback URL we gave the
+    provider (empty where the provider signs its calls instead)."""
+
+    kind: str  # "receipt" or "inbound"
+    token: str
+    method: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class CallbackRefused(Exception):
+    """The call is not authentic (403) or not understood (400); nothing is recorded."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class Callbacks(Protocol):
+    """A transport whose provider calls us back over HTTP (Kannel, Sinch, LINK Mobility)."""
+
+    def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
+        """Authenticate the call and read what it reports; raises ``CallbackRefused``."""
