@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tilfreds.db import Database
 from tilfreds.people.models import Suppression
 from tilfreds.runtime import Runtime
 
@@ -39,3 +42,49 @@ def test_a_reader_does_not_wait_for_an_open_writer(rt: Runtime) -> None:
         with rt.db.read_only() as reader:  # a waiting reader would fail: "database is locked"
             seen = reader.execute(select(Suppression)).scalars().all()
         assert seen == []  # and it does not see uncommitted work
+
+
+def _protocol_trace(db: Database, tmp_path: Path, work: Callable[[], object]) -> list[str]:
+    """The messages (type and text) the client sent to PostgreSQL during ``work``, by libpq's own
+    trace; ``db`` has one pooled connection, so every session of ``work`` uses the traced one."""
+    with db.read_only() as session:
+        conn = session.connection().connection.dbapi_connection
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        conn.pgconn.trace(out.fileno())  # type: ignore[union-attr]
+        try:
+            work()
+        finally:
+            conn.pgconn.untrace()  # type: ignore[union-attr]
+    fields = [line.split("\t") for line in trace.read_text().splitlines()]
+    return [f"{f[3]} {f[4].strip()}" for f in fields if len(f) > 4 and f[1] == "F"]
+
+
+def test_one_read_costs_one_round_trip_and_leaves_no_autocommit_behind(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """The token check of every API request: one statement, no BEGIN or ROLLBACK of its own on
+    PostgreSQL; the pooled connection goes back transactional, so a later unit of work that
+    fails still leaves nothing behind."""
+    if rt.db.dialect != "postgresql":
+        pytest.skip("SQLite has no round trips; one_read is read_only there")
+    db = Database(rt.db.url, session_info=rt.db.session_info, pool_size=1)
+
+    def read_then_fail() -> None:
+        with db.one_read() as session:
+            session.execute(select(Suppression.id)).all()
+        with pytest.raises(RuntimeError), db.unit_of_work() as session:
+            session.add(Suppression(phone_index="w" * 64, source="t", created_at=rt.clock.now()))
+            session.flush()
+            raise RuntimeError("the unit of work fails after writing")
+
+    try:
+        sent = _protocol_trace(db, tmp_path, read_then_fail)
+    finally:
+        db.dispose()
+    queries = [m for m in sent if m.startswith(("Query", "Parse"))]
+    assert "SELECT suppressions.id" in queries[0]  # the read alone: no BEGIN before it
+    assert queries[1].startswith("Query") and "BEGIN" in queries[1]  # then a real transaction
+    assert queries[-1] == 'Query "ROLLBACK"'
+    with rt.db.read_only() as session:
+        assert session.execute(select(Suppression)).first() is None

@@ -38,7 +38,7 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 def authenticate(rt: Runtime, token: str | None) -> operators.Operator:
-    with rt.db.read_only() as session:
+    with rt.db.one_read() as session:  # one statement: no transaction of its own on PostgreSQL
         return operators.authenticate(session, token)
 
 

@@ -127,8 +127,8 @@ def mac_key(audit_key: bytes) -> hmac.HMAC:
 
 
 def _append(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Seal and insert ``rows`` after the head, in three statements: lock the head, one multi-row
-    INSERT (per 500 entries), move the head."""
+    """Seal and insert ``rows`` after the head: lock the head, one multi-row INSERT per 500
+    entries, move the head (on PostgreSQL the last INSERT and the move are one statement)."""
     key = _keys(session).current
     head = session.execute(
         select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == HEAD_ID).with_for_update()
@@ -143,9 +143,15 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
         row["mac"] = prev = seal(base, [row[c] for c in CONTENT])
     table = AuditEntry.__table__
     assert isinstance(table, Table)
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        session.execute(insert(table).values(rows[start : start + _ROWS_PER_INSERT]))
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, mac=prev))
+    chunks = [rows[i : i + _ROWS_PER_INSERT] for i in range(0, len(rows), _ROWS_PER_INSERT)]
+    move_head = update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, mac=prev)
+    if session.get_bind().dialect.name == "postgresql":
+        # the last INSERT rides in the head's UPDATE as a data-modifying CTE: one round trip less
+        last = chunks.pop()
+        move_head = move_head.add_cte(insert(table).values(last).returning(table.c.seq).cte())
+    for chunk in chunks:
+        session.execute(insert(table).values(chunk))
+    session.execute(move_head)
 
 
 @event.listens_for(Session, "before_commit")
