@@ -30,7 +30,7 @@ from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
 from tilfreds.web import console, devphone, respondent
-from tilfreds.web.headers import security_headers
+from tilfreds.web.headers import SecurityHeaders
 from tilfreds.web.render import page
 from tilfreds.worker import Worker
 
@@ -108,7 +108,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     # the token check, all before any route reads the body
     app.add_middleware(BearerAuth, authenticate=partial(deps.authenticate, rt))
     app.add_middleware(BodyLimit, max_bytes=rt.settings.max_body_bytes)
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     app.state.runtime = rt
     app.add_exception_handler(TilfredsError, _render_error)
     app.add_exception_handler(HTTPException, _render_http_error)

@@ -19,9 +19,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tilfreds.audit.models import AuditEntry, AuditHead
@@ -126,13 +127,43 @@ def mac_key(audit_key: bytes) -> hmac.HMAC:
     return hmac.new(audit_key, digestmod=hashlib.sha256)
 
 
+_entries, _head = (cast(Table, model.__table__) for model in (AuditEntry, AuditHead))
+_COLUMNS = (*CONTENT, "mac")
+
+
+@cache
+def _lock_head() -> Any:
+    return select(_head.c.seq, _head.c.mac).where(_head.c.id == HEAD_ID).with_for_update()
+
+
+@lru_cache(maxsize=32)
+def _insert(rows: int, move_head: bool) -> Any:
+    """INSERT of ``rows`` entries as bound parameters (``<column>_<n>``), built and compiled once
+    per size: an append is on every writing request. With ``move_head`` (PostgreSQL) it rides in
+    the head's UPDATE as a data-modifying CTE, one round trip less."""
+    values: list[dict[str, Any]] = [
+        {c: bindparam(f"{c}_{n}", type_=_entries.c[c].type) for c in _COLUMNS} for n in range(rows)
+    ]
+    entries = insert(_entries).values(values)
+    if not move_head:
+        return entries
+    return _move_head().add_cte(entries.returning(_entries.c.seq).cte("entries"))
+
+
+@cache
+def _move_head() -> Any:
+    return (
+        update(_head)
+        .where(_head.c.id == HEAD_ID)
+        .values(seq=bindparam("head_seq"), mac=bindparam("head_mac"))
+    )
+
+
 def _append(session: Session, rows: list[dict[str, Any]]) -> None:
     """Seal and insert ``rows`` after the head: lock the head, one multi-row INSERT per 500
     entries, move the head (on PostgreSQL the last INSERT and the move are one statement)."""
     key = _keys(session).current
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
+    head = session.execute(_lock_head()).one_or_none()
     if head is None:
         raise RuntimeError("the audit head row is missing; run `tilfreds audit verify`")
     seq, prev = head.seq, head.mac
@@ -141,17 +172,15 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
         seq += 1
         row |= {"seq": seq, "key_id": key.id, "prev_mac": prev}
         row["mac"] = prev = seal(base, [row[c] for c in CONTENT])
-    table = AuditEntry.__table__
-    assert isinstance(table, Table)
     chunks = [rows[i : i + _ROWS_PER_INSERT] for i in range(0, len(rows), _ROWS_PER_INSERT)]
-    move_head = update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, mac=prev)
-    if session.get_bind().dialect.name == "postgresql":
-        # the last INSERT rides in the head's UPDATE as a data-modifying CTE: one round trip less
-        last = chunks.pop()
-        move_head = move_head.add_cte(insert(table).values(last).returning(table.c.seq).cte())
-    for chunk in chunks:
-        session.execute(insert(table).values(chunk))
-    session.execute(move_head)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    moved = {"head_seq": seq, "head_mac": prev}
+    for n, chunk in enumerate(chunks, start=1):
+        last = n == len(chunks)
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in _COLUMNS}
+        session.execute(_insert(len(chunk), postgres and last), params | (moved if last else {}))
+    if not postgres:
+        session.execute(_move_head(), moved)
 
 
 @event.listens_for(Session, "before_commit")

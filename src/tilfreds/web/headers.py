@@ -3,9 +3,8 @@ framing, no sniffing, a strict content policy for our pages, and no caching of s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -18,15 +17,30 @@ DOCS_CSP = (
 )
 
 
-async def security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    path = request.url.path
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = DOCS_CSP if path == "/docs" else CSP
-    if path.startswith("/s/") or path.startswith("/dev/") or path == "/dashboard":
-        response.headers["Cache-Control"] = "no-store"
-    return response
+class SecurityHeaders:
+    """Pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per
+    request, on every API call): sets the headers as the response starts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        policy = DOCS_CSP if path == "/docs" else CSP
+        no_store = path.startswith(("/s/", "/dev/")) or path == "/dashboard"
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Content-Security-Policy"] = policy
+                if no_store:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
