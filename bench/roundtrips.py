@@ -4,7 +4,9 @@ report statements and round trips per request or per message. Measures no time i
 A round trip is one wait for the server: each statement (an ``executemany`` is one, since psycopg
 pipelines it), each BEGIN, COMMIT and ROLLBACK (psycopg sends BEGIN on its own before the first
 statement of a transaction; on SQLite our ``begin`` hook sends it as a statement, so it is counted
-there once, as a statement), and the ``SELECT 1`` of ``pool_pre_ping`` at each pool checkout.
+there once, as a statement), and the ``SELECT 1`` of ``pool_pre_ping`` at each pool checkout. A
+connection in autocommit (``Database.one_read``) sends no BEGIN or ROLLBACK, so its transaction
+events are not counted.
 """
 
 from __future__ import annotations
@@ -38,15 +40,20 @@ class RoundTrips:
             if many:
                 self.counts["executemany"] += 1
 
-        def begin(_conn: Any) -> None:
-            if postgres:  # SQLite's BEGIN is a statement of its own (counted above)
+        def sent(conn: Any) -> bool:  # False: the driver sends nothing for it (autocommit)
+            return bool(conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT")
+
+        def begin(conn: Any) -> None:
+            if postgres and sent(conn):  # SQLite's BEGIN is a statement (counted above)
                 self.counts["begin"] += 1
 
-        def commit(_conn: Any) -> None:
-            self.counts["commit"] += 1
+        def commit(conn: Any) -> None:
+            if sent(conn):
+                self.counts["commit"] += 1
 
-        def rollback(_conn: Any) -> None:
-            self.counts["rollback"] += 1
+        def rollback(conn: Any) -> None:
+            if sent(conn):
+                self.counts["rollback"] += 1
 
         def checkout(_dbapi: Any, _record: Any, _proxy: Any) -> None:
             self.counts["checkout"] += 1
