@@ -50,6 +50,7 @@ class IntakeResult:
     round: int = 1
     counts: dict[str, int] | None = None  # database work of ``counted`` requests (tilfreds only)
     counted: int = 0
+    paired_with: str = ""  # the limit: the database of the tilfreds run it was interleaved with
 
     def per_request(self, what: str) -> float:
         return (self.counts or {}).get(what, 0) / self.counted if self.counted else 0.0
@@ -122,34 +123,51 @@ def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Any) -> None:
     raise RuntimeError(f"server at {base} did not start within {STARTUP_SECONDS:.0f}s")
 
 
-def hammer(
-    base: str,
-    path: str,
+SLICE = 25  # requests sent to one server before switching to the other
+
+
+def hammer_paired(
+    servers: list[tuple[str, str, dict[str, str], int]],
     bodies: list[dict[str, Any]],
     *,
     warmup: list[dict[str, Any]],
-    expect: int,
-    headers: dict[str, str],
     label: str,
-) -> tuple[float, tuple[float, ...]]:
-    """POST each body in turn on one keep-alive connection; wall time and per-request ms."""
-    latencies: list[float] = []
-    with (
-        httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=30.0) as client,
-        progress() as bar,
-    ):
-        for body in warmup:
-            _expect(client.post(path, json=body), expect)
-        task = bar.add_task(label, total=len(bodies))
-        start = time.perf_counter()
-        for body in bodies:
-            t0 = time.perf_counter()
-            response = client.post(path, json=body)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            _expect(response, expect)
-            bar.advance(task)
-        elapsed = time.perf_counter() - start
-    return elapsed, tuple(latencies)
+) -> list[tuple[float, tuple[float, ...]]]:
+    """POST each body in turn to every server, ``SLICE`` requests at a time to one server and
+    then the same slice to the next, each on its own keep-alive connection; per server its wall
+    time (summed over its slices) and per-request ms. Alternating in short slices puts both
+    servers under the same load from the rest of the machine, which a shared machine's load
+    swings would otherwise turn into most of the ratio. A server is (base, path, headers,
+    expected status)."""
+    clients = [
+        httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=30.0)
+        for base, _path, headers, _status in servers
+    ]
+    seconds = [0.0] * len(servers)
+    latencies: list[list[float]] = [[] for _ in servers]
+    try:
+        for client, (_base, path, _h, status) in zip(clients, servers, strict=True):
+            for body in warmup:
+                _expect(client.post(path, json=body), status)
+        with progress() as bar:
+            task = bar.add_task(label, total=len(bodies))
+            for first in range(0, len(bodies), SLICE):
+                chunk = bodies[first : first + SLICE]
+                for n, (client, (_base, path, _h, status)) in enumerate(
+                    zip(clients, servers, strict=True)
+                ):
+                    start = time.perf_counter()
+                    for body in chunk:
+                        t0 = time.perf_counter()
+                        response = client.post(path, json=body)
+                        latencies[n].append((time.perf_counter() - t0) * 1000)
+                        _expect(response, status)
+                    seconds[n] += time.perf_counter() - start
+                bar.advance(task, len(chunk))
+    finally:
+        for client in clients:
+            client.close()
+    return [(t, tuple(lat)) for t, lat in zip(seconds, latencies, strict=True)]
 
 
 def _expect(response: httpx.Response, status: int) -> None:
@@ -167,28 +185,29 @@ def _headers(token: str) -> dict[str, str]:
 def run_round(
     kinds: list[str], *, requests: int, workdir: Path, pg_url: str, round_no: int
 ) -> list[IntakeResult]:
-    """The limit, tilfreds on each database, the limit again (its drift during the round)."""
-    out = [replace(run_echo(requests=requests), round=round_no)]
+    """For each database, tilfreds and the limit side by side, their requests interleaved."""
+    out = []
     for kind in kinds:
-        result = run_tilfreds(kind, requests=requests, workdir=workdir, pg_url=pg_url)
-        out.append(replace(result, round=round_no))
-    out.append(replace(run_echo(requests=requests), round=round_no))
+        mine, echo = run_pair(kind, requests=requests, workdir=workdir, pg_url=pg_url)
+        out += [replace(echo, round=round_no), replace(mine, round=round_no)]
     return out
 
 
 def ratios(results: list[IntakeResult], kind: str) -> list[float]:
-    """tilfreds on ``kind`` as a fraction of the limit, per round: its rate over the mean rate
-    of the limit's runs just before and after it."""
+    """tilfreds on ``kind`` as a fraction of the limit it was interleaved with, per round."""
     out = []
     for n in sorted({r.round for r in results}):
-        echoes = [r.rate for r in results if r.round == n and r.server == "echo"]
+        echoes = [r.rate for r in results if r.round == n and r.paired_with == kind]
         mine = [r.rate for r in results if r.round == n and r.database == kind]
         if echoes and mine:
-            out.append(mine[0] / statistics.mean(echoes))
+            out.append(mine[0] / echoes[0])
     return out
 
 
-def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> IntakeResult:
+def run_pair(
+    kind: str, *, requests: int, workdir: Path, pg_url: str
+) -> tuple[IntakeResult, IntakeResult]:
+    """tilfreds on ``kind`` and the bare endpoint, both running, hit in alternating slices."""
     db = fresh_database(kind, workdir=workdir, pg_url=pg_url, name="intake")
     try:
         with db.unit_of_work() as session:
@@ -204,21 +223,20 @@ def run_tilfreds(kind: str, *, requests: int, workdir: Path, pg_url: str) -> Int
     bodies = [interaction_payload(n) for n in range(requests)]
     warmup = [interaction_payload(n, prefix="warmup") for n in range(WARMUP)]
     counted = [interaction_payload(n, prefix="counted") for n in range(COUNTED)]
-    with running_server("tilfreds", env) as base:
-        seconds, latencies = hammer(
-            base,
-            "/api/v1/interactions",
+    with running_server("tilfreds", env) as base, running_server("echo") as echo_base:
+        (mine_s, mine_ms), (echo_s, echo_ms) = hammer_paired(
+            [
+                (base, "/api/v1/interactions", _headers(token), 201),
+                (echo_base, "/echo", _headers("tf_" + "x" * 43), 200),
+            ],
             bodies,
             warmup=warmup,
-            expect=201,
-            headers=_headers(token),
-            label=f"{kind}: POST /api/v1/interactions",
+            label=f"{kind}: POST /api/v1/interactions | bare FastAPI POST /echo",
         )
         counts = count_round_trips(base, counted, headers=_headers(token))
     _check_stored(db.url, requests + WARMUP + COUNTED)
-    return IntakeResult(
-        "tilfreds", kind, requests, seconds, latencies, counts=counts, counted=COUNTED
-    )
+    mine = IntakeResult("tilfreds", kind, requests, mine_s, mine_ms, counts=counts, counted=COUNTED)
+    return mine, IntakeResult("echo", "-", requests, echo_s, echo_ms, paired_with=kind)
 
 
 def count_round_trips(
@@ -233,23 +251,6 @@ def count_round_trips(
         _expect(response, 200)
         counts: dict[str, int] = response.json()
         return counts
-
-
-def run_echo(*, requests: int) -> IntakeResult:
-    """The same bodies, headers and client against the bare app."""
-    bodies = [interaction_payload(n) for n in range(requests)]
-    warmup = [interaction_payload(n, prefix="warmup") for n in range(WARMUP)]
-    with running_server("echo") as base:
-        seconds, latencies = hammer(
-            base,
-            "/echo",
-            bodies,
-            warmup=warmup,
-            expect=200,
-            headers=_headers("tf_" + "x" * 43),
-            label="bare FastAPI: POST /echo (limit)",
-        )
-    return IntakeResult("echo", "-", requests, seconds, latencies)
 
 
 def _check_stored(url: str, expected: int) -> None:

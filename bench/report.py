@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.audit_verify import VerifyResult
 from bench.claim import INDEX, ClaimResult
 from bench.common import md_table as _table
-from bench.intake import COUNTED, WARMUP, IntakeResult, ratios
+from bench.intake import COUNTED, SLICE, WARMUP, IntakeResult, ratios
 from bench.notes import notes
 from bench.send_worker import WorkerResult
 
@@ -148,8 +148,9 @@ def _intake(intake: Sequence[IntakeResult]) -> list[str]:
         "`/api/v1/interactions` of the real app (`create_app(rt)`, bearer token, no in-process "
         "worker) under uvicorn in a subprocess. The limit is a bare FastAPI app with one "
         "plain-`def` `POST /echo` route taking the same JSON body as a dict and answering `{}`, "
-        "under the same uvicorn setup, hit the same way with the same bodies, before and after "
-        "tilfreds in each round; a round's ratio divides by the mean of those two.",
+        "under the same uvicorn setup, running at the same time and hit with the same bodies by "
+        f"a client of its own: the two take turns, {SLICE} requests each, so both meet the same "
+        "load from the rest of the machine; a round's ratio is tilfreds's rate over the limit's.",
         "",
         *_table(
             ["Database", "ratio per round", "median", "round trips / request"],
@@ -165,8 +166,9 @@ def _intake(intake: Sequence[IntakeResult]) -> list[str]:
         ),
         "",
         f"Round trips are counted inside the server on {COUNTED} further requests (SQLAlchemy "
-        "events: statements, BEGIN, COMMIT/ROLLBACK, pool pings); they include the bearer-token "
-        "check (its own read-only transaction) and the audit entries.",
+        "events: statements, BEGIN, COMMIT/ROLLBACK, pool pings; none for the autocommit "
+        "bearer-token check's transaction, for which nothing is sent); they include the "
+        "bearer-token check and the audit entries.",
         "",
         *_table(
             ["Round", "Server", "Database", "req/s", "p50 ms", "p95 ms"],
@@ -174,7 +176,7 @@ def _intake(intake: Sequence[IntakeResult]) -> list[str]:
                 [
                     str(r.round),
                     "tilfreds" if r.server == "tilfreds" else "bare FastAPI (limit)",
-                    NAMES[r.database],
+                    NAMES[r.database] if r.server == "tilfreds" else f"— ({r.paired_with})",
                     f"{r.rate:,.0f}",
                     f"{r.p50:.2f}",
                     f"{r.p95:.2f}",
