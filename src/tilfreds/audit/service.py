@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Integer, String, Table, TextClause, bindparam, event, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tilfreds.audit.models import AuditEntry, AuditHead
@@ -137,17 +137,25 @@ def _lock_head() -> Any:
 
 
 @lru_cache(maxsize=32)
-def _insert(rows: int, move_head: bool) -> Any:
-    """INSERT of ``rows`` entries as bound parameters (``<column>_<n>``), built and compiled once
-    per size: an append is on every writing request. With ``move_head`` (PostgreSQL) it rides in
-    the head's UPDATE as a data-modifying CTE, one round trip less."""
-    values: list[dict[str, Any]] = [
-        {c: bindparam(f"{c}_{n}", type_=_entries.c[c].type) for c in _COLUMNS} for n in range(rows)
-    ]
-    entries = insert(_entries).values(values)
-    if not move_head:
-        return entries
-    return _move_head().add_cte(entries.returning(_entries.c.seq).cte("entries"))
+def _insert(rows: int, move_head: bool) -> TextClause:
+    """INSERT of ``rows`` entries as typed bound parameters (``<column>_<n>``), built once per
+    size and written as text, because SQLAlchemy compiles a multi-row ``insert().values()`` (and
+    any statement holding one) anew at every execution: an append is on every writing request.
+    With ``move_head`` (PostgreSQL) the INSERT rides in the head's UPDATE as a data-modifying
+    CTE, one round trip less."""
+    names = ", ".join(_COLUMNS)
+    rows_sql = ", ".join("(" + ", ".join(f":{c}_{n}" for c in _COLUMNS) + ")" for n in range(rows))
+    # only constant names and placeholders go into the text: no value is ever formatted in
+    sql = f"INSERT INTO {_entries.name} ({names}) VALUES {rows_sql}"  # noqa: S608
+    if move_head:
+        sql = (
+            f"WITH entries AS ({sql} RETURNING seq) "  # noqa: S608
+            f"UPDATE {_head.name} SET seq = :head_seq, mac = :head_mac WHERE id = {HEAD_ID}"
+        )
+    binds = [bindparam(f"{c}_{n}", type_=_entries.c[c].type) for n in range(rows) for c in _COLUMNS]
+    if move_head:
+        binds += [bindparam("head_seq", type_=Integer()), bindparam("head_mac", type_=String())]
+    return text(sql).bindparams(*binds)
 
 
 @cache
