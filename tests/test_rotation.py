@@ -272,10 +272,11 @@ def test_a_concurrent_writer_during_rotation_loses_nothing_on_postgresql(rt: Run
     try:
         for step in rotate(during, batch_size=10):
             steps.append(step)
-            # let the writer in between batches, as a busy system would: wait for its next
-            # write (not a fixed sleep, which a loaded machine turns into no overlap at all)
+            # let the writer in between batches, as a busy system would: until ten writes have
+            # overlapped the rotation, wait for its next one after each batch (a fixed sleep
+            # left no overlap at all on a loaded machine)
             seen, deadline = len(written), time.monotonic() + 10
-            while len(written) == seen and not errors and time.monotonic() < deadline:
+            while overlapped < 10 and len(written) == seen and time.monotonic() < deadline:
                 time.sleep(0.005)
     finally:
         rotating.clear()
