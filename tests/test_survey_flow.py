@@ -41,7 +41,8 @@ def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) ->
     assert page.status_code == 200
     assert "Hvor fornøyd er du" in page.text  # the respondent's own language (nb)
     posted = client.post(f"/s/{code}", data={"csat": "4", "contact": "yes"})
-    assert posted.status_code == 303 and posted.headers["location"] == f"/s/{code}/thanks"
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/s/{code}/thanks?lang=nb"
     assert "Takk!" in client.get(f"/s/{code}/thanks").text
     summary = client.get("/api/v1/reports/summary").json()
     assert summary["responses"] == 1 and summary["sent"] == 1
@@ -144,11 +145,6 @@ def test_p1_survey_page_names_the_configured_controller(
         )
         in text
     )
-    assert (
-        _(
-            "How satisfied are you with how %(controller)s handled your case?",
-            controller="Annen Inkasso AS",
-        )
-        in text
-    )
+    # the survey's own wording names the controller through its {controller} placeholder
+    assert re.search(r"<legend>[^<]*Annen Inkasso AS[^<]*</legend>", text)
     assert "dpo@annen-inkasso.example" in text and "Example Collection" not in text
