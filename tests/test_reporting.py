@@ -123,7 +123,7 @@ DESCRIBES = ("slug", "name", "version", "responses", "key", "kind", "answers")
 
 
 def participation(path: str) -> bool:
-    return path in PARTICIPATION or path.startswith("surveys.") and path.endswith(DESCRIBES)
+    return path in PARTICIPATION or (path.startswith("surveys.") and path.endswith(DESCRIBES))
 
 
 def leaves(value: Any, path: str = "") -> dict[str, Any]:
@@ -144,9 +144,7 @@ def test_nothing_else_from_answers_is_returned_below_the_minimum_group(
     answered(client, rt, n)
     summary = leaves(client.get("/api/v1/reports/summary").json())
     assert summary["responses"] == summary["csat.answers"] == n
-    from_answers = {
-        k: v for k, v in summary.items() if not participation(k) and k != "csat.hidden"
-    }
+    from_answers = {k: v for k, v in summary.items() if not participation(k) and k != "csat.hidden"}
     assert "surveys.0.questions.0.figures.score" in from_answers  # the registry's figures too
     assert from_answers, summary
     if n < MIN_GROUP:

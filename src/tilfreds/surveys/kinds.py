@@ -20,6 +20,16 @@ from tilfreds.surveys import reply_words
 FREE_TEXT_MAX = 2000
 
 
+def _(message: str) -> str:
+    """Marks a kind's wording for the catalogs (``locales/``); translated where it is shown."""
+    return message
+
+
+def translated(translate: Translate, message: str, **values: Any) -> str:
+    """A marked message in the respondent's language."""
+    return translate(message, **values)
+
+
 @dataclass(frozen=True)
 class Value:
     """One stored answer: a number (a score, 1/0 for yes/no, a choice's position) and/or text
@@ -54,7 +64,7 @@ class Kind:
     default_text: str = ""  # an English msgid, translated; may use %(controller)s
     tallied_by: str = "number"  # which part of a stored Value the report counts people by
 
-    def options(self, choices: Sequence[tuple[str, str]], _: Translate) -> list[Option]:
+    def options(self, choices: Sequence[tuple[str, str]], translate: Translate) -> list[Option]:
         """The answers the form offers; ``choices`` are (key, label) for kinds that have them."""
         return []
 
@@ -72,7 +82,8 @@ class Kind:
 
 
 def _mean(counts: Mapping[Any, int], size: int) -> float:
-    return round(sum(value * n for value, n in counts.items()) / size, 2)
+    total: float = sum(value * n for value, n in counts.items())
+    return round(total / size, 2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +99,11 @@ class Scale(Kind):
     score: Callable[[Mapping[Any, int], int], float] = _mean
     widget: str = "scale"
 
-    def options(self, choices: Sequence[tuple[str, str]], _: Translate) -> list[Option]:
-        ends = {self.low: _(self.low_label), self.high: _(self.high_label)}
+    def options(self, choices: Sequence[tuple[str, str]], translate: Translate) -> list[Option]:
+        ends = {
+            self.low: translated(translate, self.low_label),
+            self.high: translated(translate, self.high_label),
+        }
         return [Option(str(n), str(n), ends.get(n)) for n in range(self.low, self.high + 1)]
 
     def _in_range(self, number: int) -> bool:
@@ -138,9 +152,9 @@ class Choice(Kind):
     name: str = "single_choice"
     widget: str = "choice"
     tallied_by: str = "text"
-    default_text: str = "Which fits best?"
+    default_text: str = _("Which fits best?")
 
-    def options(self, choices: Sequence[tuple[str, str]], _: Translate) -> list[Option]:
+    def options(self, choices: Sequence[tuple[str, str]], translate: Translate) -> list[Option]:
         return [Option(key, label) for key, label in choices]
 
     def parse_form(self, raw: str, choices: Sequence[str]) -> Value:
@@ -167,7 +181,7 @@ class FreeText(Kind):
 
     name: str = "free_text"
     widget: str = "text"
-    default_text: str = "Is there anything you would like to tell us?"
+    default_text: str = _("Is there anything you would like to tell us?")
     max_length: int = FREE_TEXT_MAX
 
     def parse_form(self, raw: str, choices: Sequence[str]) -> Value:
@@ -185,13 +199,13 @@ class Consent(Kind):
 
     name: str = "contact_consent"
     widget: str = "yesno"
-    default_text: str = "May we contact you about your feedback?"
+    default_text: str = _("May we contact you about your feedback?")
     answers: Mapping[str, int] = field(default_factory=lambda: {"yes": 1, "no": 0})
 
-    def options(self, choices: Sequence[tuple[str, str]], _: Translate) -> list[Option]:
+    def options(self, choices: Sequence[tuple[str, str]], translate: Translate) -> list[Option]:
         return [
-            Option("yes", _("Yes, you may contact me")),
-            Option("no", _("No, please do not contact me")),
+            Option("yes", translated(translate, _("Yes, you may contact me"))),
+            Option("no", translated(translate, _("No, please do not contact me"))),
         ]
 
     def parse_form(self, raw: str, choices: Sequence[str]) -> Value:
@@ -216,27 +230,27 @@ KINDS: dict[str, Kind] = {
             name="csat",
             low=1,
             high=5,
-            default_text="How satisfied are you with how %(controller)s handled your case?",
-            low_label="Very dissatisfied",
-            high_label="Very satisfied",
+            default_text=_("How satisfied are you with how %(controller)s handled your case?"),
+            low_label=_("Very dissatisfied"),
+            high_label=_("Very satisfied"),
             score=_satisfied_share,
         ),
         Scale(
             name="nps",
             low=0,
             high=10,
-            default_text="How likely is it that you would recommend %(controller)s to others?",
-            low_label="Not at all likely",
-            high_label="Extremely likely",
+            default_text=_("How likely is it that you would recommend %(controller)s to others?"),
+            low_label=_("Not at all likely"),
+            high_label=_("Extremely likely"),
             score=_net_promoter,
         ),
         Scale(
             name="ces",
             low=1,
             high=7,
-            default_text="How easy was it to get your case handled?",
-            low_label="Very difficult",
-            high_label="Very easy",
+            default_text=_("How easy was it to get your case handled?"),
+            low_label=_("Very difficult"),
+            high_label=_("Very easy"),
         ),
         Choice(),
         FreeText(),

@@ -79,6 +79,8 @@ def leading_number(text: str, locale: str) -> tuple[int | None, str]:
     if first is None:
         return None, ""
     word, rest = first
+    if text.lstrip().startswith(("-", "\u2212")):
+        return None, ""  # a negative number is no score
     digits = re.fullmatch(r"\d{1,2}", word)
     if digits and word.isascii():
         return int(word), rest

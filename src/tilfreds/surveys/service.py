@@ -176,7 +176,7 @@ def read_yaml(text: str) -> SurveyDefinition:
 
 def to_yaml(definition: SurveyDefinition) -> str:
     data = definition.model_dump(mode="json", exclude_defaults=True)
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100))
 
 
 def ensure_default_survey(session: Session, *, now: datetime) -> Survey:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.i18n import translator
 from tilfreds.surveys.definition import SurveyDefinition, local
-from tilfreds.surveys.kinds import Option
+from tilfreds.surveys.kinds import Option, translated
 
 LANGUAGE_NAMES = {
     "nb": "Norsk bokmål",
@@ -59,7 +59,8 @@ def build(definition: SurveyDefinition, locale: str, *, controller: str) -> Surv
             ShownQuestion(
                 key=question.key,
                 widget=handler.widget,
-                text=text(question.text) or _(handler.default_text, controller=controller),
+                text=text(question.text)
+                or translated(_, handler.default_text, controller=controller),
                 hint=text(question.hint),
                 options=handler.options(choices, _),
                 required=question.required,
