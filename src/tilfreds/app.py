@@ -25,7 +25,6 @@ from tilfreds import __version__
 from tilfreds.api import deps
 from tilfreds.api import dev as dev_api
 from tilfreds.api import error_responses as api_errors
-from tilfreds.api import surveys as surveys_api
 from tilfreds.api.gate import BearerAuth, BodyLimit
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
@@ -119,7 +118,6 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     )
     app.state.listen_host = listen_host
     app.include_router(api_router)
-    app.include_router(surveys_api.router)
     app.include_router(dev_api.router)
     app.include_router(respondent.router)
     app.include_router(console.router)

@@ -13,7 +13,13 @@ from tilfreds.invitations.inbound import is_objection
 from tilfreds.invitations.intake import CODE_LENGTH
 from tilfreds.surveys.definition import parse_definition
 from tilfreds.surveys.service import DEFAULT_FILE, read_yaml, to_yaml
-from tilfreds.surveys.sms_texts import LINK_CODE_LENGTH, check_texts, fill, sample_link
+from tilfreds.surveys.sms_texts import (
+    LINK_CODE_LENGTH,
+    check_texts,
+    fill,
+    render,
+    sample_link,
+)
 
 LINK = sample_link("https://survey.example.no")
 BASE: dict[str, Any] = {
@@ -156,3 +162,16 @@ def test_show_if_holds_only_for_an_answer_that_meets_it() -> None:
     assert condition is not None
     assert condition.holds(3, None) and condition.holds(1, None)
     assert not condition.holds(4, None) and not condition.holds(None, None)
+
+
+def test_sms_texts_render_in_the_persons_language_with_fallback() -> None:
+    definition = read_yaml(DEFAULT_FILE.read_text("utf-8"))
+    sv = render(definition, "invitation", locale="sv", name="", controller="X AS", link=LINK)
+    assert (
+        sv
+        == f"Hej! Hur nöjd var du med X AS? Svara här: {LINK} Svara STOPP för att avregistrera dig."
+    )
+    custom = parse_definition(BASE)
+    fallback = render(custom, "invitation", locale="fi", name="Aino", controller="X", link=LINK)
+    assert fallback is not None and fallback.startswith("Hei Aino! Hva synes du?")
+    assert render(custom, "reminder", locale="nb", name="A", controller="X", link=LINK) is None

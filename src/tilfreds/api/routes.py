@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from tilfreds.api import surveys as surveys_api
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.invitations import intake, timeline
@@ -21,6 +22,7 @@ from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
 
 router = APIRouter(prefix="/api/v1")
+router.include_router(surveys_api.router)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from tilfreds.api.error_responses import responses
 from tilfreds.surveys import service as surveys
 from tilfreds.surveys.definition import SurveyDefinition
 
-router = APIRouter(prefix="/api/v1", tags=["surveys"])
+router = APIRouter(tags=["surveys"])  # inside routes.router, under /api/v1
 
 
 class QuestionOut(BaseModel):
@@ -74,7 +74,7 @@ def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
     "/surveys/{slug}",
     response_model=PublishedOut,
     summary="A survey's newest version",
-    responses=responses(401, 403, 404),
+    responses=responses(401, 403, 404, 422),
 )
 def get_survey(slug: str, rt: RuntimeDep, _op: OperatorDep) -> PublishedOut:
     with rt.db.read_only() as session:

@@ -109,14 +109,6 @@ def publish(
         )
         session.add(survey)
         session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action="survey.created",
-            subject_type="survey",
-            subject_id=survey.id,
-            at=now,
-        )
     else:
         current = latest(session, survey) if _has_versions(session, survey) else None
         if current is not None and current.definition == definition:
@@ -134,7 +126,7 @@ def publish(
     audit.record(
         session,
         actor=actor,
-        action="survey.published",
+        action="survey.created" if number == 1 else "survey.published",
         subject_type="survey",
         subject_id=survey.id,
         at=now,

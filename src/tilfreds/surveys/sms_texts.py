@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tilfreds.errors import InvalidInput
 from tilfreds.sms.encoding import GSM7, cost
-from tilfreds.surveys.definition import SurveyDefinition
+from tilfreds.surveys.definition import SurveyDefinition, local
 
 PLACEHOLDERS = frozenset({"name", "controller", "link"})
 # the reply words that object in every language (invitations/replies.py knows them all)
@@ -44,6 +44,24 @@ def fill(template: str, *, name: str, controller: str, link: str) -> str:
     if not name:
         template = template.replace(" {name}", "")
     return template.format(name=name, controller=controller, link=link)
+
+
+def render(
+    definition: SurveyDefinition,
+    purpose: str,
+    *,
+    locale: str,
+    name: str,
+    controller: str,
+    link: str,
+) -> str | None:
+    """The survey's own text for ``purpose`` (invitation, reminder, thanks) in ``locale``, else in
+    its default locale; None when the survey has none (the sender then uses the built-in text)."""
+    texts: dict[str, str] = getattr(definition.sms, purpose)
+    template = local(texts, locale, definition.default_locale)
+    if template is None:
+        return None
+    return fill(template, name=name, controller=controller, link=link)
 
 
 def _placeholders(template: str, where: str) -> None:
