@@ -143,3 +143,16 @@ def test_every_respondent_page_has_no_accessibility_violations(
     page.wait_for_url(f"{server}/s/{answered}/thanks*")
     page.goto(f"{server}/s/{answered}")  # answered already
     accessible(page)
+
+
+def test_a_follow_up_question_shows_only_when_its_condition_holds(
+    client: TestClient, rt: Runtime, server: str, page: Any
+) -> None:
+    code = survey_code(client, rt, "en")
+    page.goto(f"{server}/s/{code}")
+    better = page.get_by_label("What could we have done better?")
+    assert not better.is_visible()  # with JavaScript, hidden until a score calls for it
+    page.locator("label.score", has_text="2").click()
+    assert better.is_visible()
+    page.locator("label.score", has_text="5").click()
+    assert not better.is_visible()

@@ -29,6 +29,7 @@ class ShownQuestion:
     hint: str | None
     options: list[Option]
     required: bool
+    show_if: str | None  # the condition as JSON, for the page's progressive enhancement
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ def build(definition: SurveyDefinition, locale: str, *, controller: str) -> Surv
                 hint=text(question.hint),
                 options=handler.options(choices, _),
                 required=question.required,
+                show_if=(
+                    question.show_if.model_dump_json(exclude_none=True)
+                    if question.show_if
+                    else None
+                ),
             )
         )
     return SurveyView(
