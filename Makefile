@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 browser:
 	@bash scripts/ensure-chromium
+	@bash scripts/ensure-axe
 
 test: $(STAMP) browser
 	$(BIN)/pytest

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from tilfreds.invitations.intake import InteractionIn
+from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.states import MessagePurpose, MessageStatus
 
 PHONE = "+4741234567"
 
@@ -38,3 +44,19 @@ def interaction_in(n: int = 1, **overrides: Any) -> InteractionIn:
     }
     values.update(overrides)
     return InteractionIn(**values)
+
+
+def queue_reminder(session: Session, *, send_after: datetime, now: datetime) -> None:
+    """A reminder waiting for the (only) invitation, as reminder scheduling will queue it."""
+    invitation = session.execute(select(Invitation)).scalar_one()
+    session.add(
+        Message(
+            invitation_id=invitation.id,
+            person_id=invitation.person_id,
+            purpose=MessagePurpose.REMINDER,
+            status=MessageStatus.QUEUED,
+            send_after=send_after,
+            attempts=0,
+            created_at=now,
+        )
+    )

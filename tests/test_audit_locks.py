@@ -43,7 +43,13 @@ def test_p7_objection_racing_an_answer_never_deadlocks_and_is_kept(rt: Runtime) 
         try:
             with rt.db.unit_of_work() as session:
                 form = {"csat": "4", "contact": "no"}
-                responses.submit(session, code=code, form=form, now=now + timedelta(minutes=1))
+                responses.submit(
+                    session,
+                    code=code,
+                    form=form,
+                    now=now + timedelta(minutes=1),
+                    notice_version="n1",
+                )
         except responses.InvitationClosed:
             pass  # the objection committed first: the page says the link has closed
 

@@ -31,13 +31,15 @@ def test_a_second_submission_of_one_link_waits_for_the_first_and_is_refused(rt: 
     def second() -> None:
         try:
             with rt.db.unit_of_work() as session:
-                responses.submit(session, code=code, form=FORM, now=rt.clock.now())
+                responses.submit(
+                    session, code=code, form=FORM, now=rt.clock.now(), notice_version="n1"
+                )
             outcome["second"] = "stored"
         except Exception as exc:
             outcome["second"] = type(exc).__name__
 
     with rt.db.unit_of_work() as session:
-        responses.submit(session, code=code, form=FORM, now=rt.clock.now())
+        responses.submit(session, code=code, form=FORM, now=rt.clock.now(), notice_version="n1")
         racer = threading.Thread(target=second)
         racer.start()
         racer.join(timeout=0.5)

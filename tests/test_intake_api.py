@@ -95,7 +95,7 @@ def test_unknown_survey_is_404(client: TestClient) -> None:
 def test_surveys_lists_the_default(client: TestClient) -> None:
     surveys = client.get("/api/v1/surveys").json()
     assert [(s["slug"], s["is_default"]) for s in surveys] == [("csat", True)]
-    assert [q["kind"] for q in surveys[0]["questions"]] == ["csat", "contact_consent"]
+    assert [q["kind"] for q in surveys[0]["questions"]] == ["csat", "free_text", "contact_consent"]
 
 
 def test_api_needs_a_valid_token(client: TestClient) -> None:

@@ -76,7 +76,9 @@ def test_an_answer_outlives_its_person_without_identifying_them(rt: Runtime) -> 
     Worker(rt).drain()
     with rt.db.unit_of_work() as session:
         code = session.execute(select(Invitation.code)).scalar_one()
-        responses.submit(session, code=code, form={"csat": "2"}, now=rt.clock.now())
+        responses.submit(
+            session, code=code, form={"csat": "2"}, now=rt.clock.now(), notice_version="n1"
+        )
     with rt.db.unit_of_work() as session:  # what erasure will do: the person goes
         session.execute(delete(Person))
     with rt.db.read_only() as session:

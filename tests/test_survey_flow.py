@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.factories import interaction_payload
+from tests.factories import interaction_payload, queue_reminder
 from tilfreds.clock import FrozenClock
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.i18n import translator
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.states import MessagePurpose, MessageStatus
+from tilfreds.invitations.states import MessagePurpose
 from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
@@ -41,7 +41,8 @@ def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) ->
     assert page.status_code == 200
     assert "Hvor fornøyd er du" in page.text  # the respondent's own language (nb)
     posted = client.post(f"/s/{code}", data={"csat": "4", "contact": "yes"})
-    assert posted.status_code == 303 and posted.headers["location"] == f"/s/{code}/thanks"
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/s/{code}/thanks?lang=nb"
     assert "Takk!" in client.get(f"/s/{code}/thanks").text
     summary = client.get("/api/v1/reports/summary").json()
     assert summary["responses"] == 1 and summary["sent"] == 1
@@ -91,18 +92,7 @@ def test_an_answer_cancels_what_is_still_queued_for_the_invitation(
 ) -> None:
     code = _send_and_get_code(client, rt)
     with rt.db.unit_of_work() as session:
-        invitation = session.execute(select(Invitation)).scalar_one()
-        session.add(
-            Message(
-                invitation_id=invitation.id,
-                person_id=invitation.person_id,
-                purpose=MessagePurpose.REMINDER,
-                status=MessageStatus.QUEUED,
-                send_after=rt.clock.now() + timedelta(days=2),
-                attempts=0,
-                created_at=rt.clock.now(),
-            )
-        )
+        queue_reminder(session, send_after=rt.clock.now() + timedelta(days=2), now=rt.clock.now())
     client.post(f"/s/{code}", data={"csat": "3", "contact": "no"})
     with rt.db.read_only() as session:
         query = select(Message).where(Message.purpose == MessagePurpose.REMINDER)
@@ -144,11 +134,6 @@ def test_p1_survey_page_names_the_configured_controller(
         )
         in text
     )
-    assert (
-        _(
-            "How satisfied are you with how %(controller)s handled your case?",
-            controller="Annen Inkasso AS",
-        )
-        in text
-    )
+    # the survey's own wording names the controller through its {controller} placeholder
+    assert re.search(r"<legend>[^<]*Annen Inkasso AS[^<]*</legend>", text)
     assert "dpo@annen-inkasso.example" in text and "Example Collection" not in text

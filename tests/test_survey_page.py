@@ -9,15 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import T0
 from tests.factories import interaction_payload
-from tilfreds.audit.models import AuditEntry
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.i18n import translator
 from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
-from tilfreds.surveys.models import Question
-from tilfreds.surveys.service import ensure_default_survey
+from tilfreds.surveys.service import DEFAULT_FILE, read_yaml
 from tilfreds.worker import Worker
 
 SKIP_ANY = "Answering is voluntary: you may skip any question. It takes less than a minute."
@@ -62,20 +59,9 @@ def test_p8_the_page_says_each_question_may_be_skipped_and_requires_none(
     assert not re.search(r"<input[^>]*\srequired", page)
 
 
-def test_p8_an_older_install_gets_its_built_in_questions_made_optional(rt: Runtime) -> None:
-    with rt.db.unit_of_work() as session:
-        for question in session.execute(select(Question)).scalars():
-            question.required = True  # as ensure_default_survey created them before
-    with rt.db.unit_of_work() as session:
-        survey = ensure_default_survey(session, now=T0)
-        assert not any(q.required for q in survey.questions)
-    with rt.db.unit_of_work() as session:
-        ensure_default_survey(session, now=T0)  # idempotent: nothing more to record
-    with rt.db.read_only() as session:
-        changed = session.execute(
-            select(AuditEntry).where(AuditEntry.action == "survey.changed")
-        ).scalars()
-        assert [e.fields for e in changed] == [["required"]]
+def test_p8_the_shipped_default_survey_requires_no_question() -> None:
+    definition = read_yaml(DEFAULT_FILE.read_text("utf-8"))
+    assert definition.questions and not any(q.required for q in definition.questions)
 
 
 def test_an_empty_form_stores_nothing_and_asks_for_one_answer(

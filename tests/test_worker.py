@@ -375,6 +375,10 @@ def test_an_answer_cancels_messages_not_yet_handed_over(rt: Runtime, status: str
         session.execute(update(Message).values(status=status, claimed_by="w"))
         code = session.execute(select(Invitation.code)).scalar_one()
         responses.submit(
-            session, code=code, form={"csat": "4", "contact": "no"}, now=rt.clock.now()
+            session,
+            code=code,
+            form={"csat": "4", "contact": "no"},
+            now=rt.clock.now(),
+            notice_version="n1",
         )
     assert statuses(rt) == [("skipped", "invitation_answered")]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from tilfreds.cli_surveys import survey_app
 from tilfreds.config import load_settings
 from tilfreds.errors import ConfigurationError, TilfredsError
 
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(survey_app, name="survey")
 console = Console(stderr=True)
 out = Console()
 

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     dpo_email: str = "personvern@example.no"
     authority_name: str = "Datatilsynet"
     authority_url: str = "https://www.datatilsynet.no/"
+    notice_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Address of the privacy notice the survey page links to; empty: no link.",
+    )
+    notice_version: str = Field(
+        default="2026-11-25",
+        max_length=40,
+        description="Version of the privacy notice the survey links; stored with each answer "
+        "and its contact consent (P5). Change it whenever the notice changes.",
+    )
 
     max_body_bytes: int = Field(
         default=1024 * 1024,

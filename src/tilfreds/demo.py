@@ -77,6 +77,7 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
                     code=intake.invitation.code,
                     form=form,
                     now=when + timedelta(minutes=rng.randint(2, 300)),
+                    notice_version=rt.settings.notice_version,
                 )
     for external_id, name, phone, locale, channel, reason in FRESH:
         data = InteractionIn(

@@ -11,16 +11,21 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import make_url
 
 from tests.conftest import PG_URL
 from tests.postgres import prepare_postgres
+from tilfreds.app import create_app
+from tilfreds.runtime import Runtime
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRE_BROWSER = "TILFREDS_REQUIRE_BROWSER"
@@ -83,3 +88,43 @@ def wait_until_up(
             pass
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
+
+
+PHONE = {"width": 375, "height": 667}
+
+
+@pytest.fixture
+def server(rt: Runtime) -> Iterator[str]:
+    """The app for ``rt`` served by uvicorn in a thread, on a free port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(create_app(rt), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser_page(browser: Any) -> Any:
+    """A page in a phone-sized window."""
+    return browser.new_context(viewport=PHONE).new_page()

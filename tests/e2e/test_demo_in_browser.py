@@ -86,7 +86,9 @@ def test_person_goes_from_dev_phone_inbox_through_survey_to_dashboard(
         page.screenshot(path=str(tmp_path / "phone.png"))
         thread.locator(".bubble.out a").first.click()
 
-        expect(page.locator("h1")).to_have_text("Kundeundersøkelse")
+        expect(page.locator("h1")).to_have_text(
+            "Hvordan var kontakten med oss?"
+        )  # the survey's title
         page.locator("label.score", has_text="4").click()
         page.get_by_label("Ja, dere kan kontakte meg").check()
         page.screenshot(path=str(tmp_path / "survey.png"))

@@ -7,26 +7,19 @@ title sits inside its box, in all six languages; nothing scrolls sideways.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from tests.conftest import T0
-from tests.e2e.conftest import CHROMIUM, chromium_or_skip
+from tests.e2e.conftest import PHONE
 from tests.factories import interaction_payload
-from tilfreds.app import create_app
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.operators.service import create_token
 from tilfreds.runtime import Runtime
 from tilfreds.worker import Worker
 
-PHONE = {"width": 375, "height": 667}
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database", ["sqlite"], indirect=True)]
 
 # Rectangles of the navigation's items, of each question box and its title, and the page width.
@@ -42,36 +35,6 @@ MEASURE = """() => {
       border: parseFloat(getComputedStyle(f).borderTopWidth)})),
   };
 }"""
-
-
-@pytest.fixture
-def server(rt: Runtime) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(create_app(rt), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser.new_context(viewport=PHONE).new_page()
-        browser.close()
 
 
 def test_console_navigation_takes_at_most_two_rows_on_a_phone(

@@ -6,8 +6,8 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
+from tilfreds.api import surveys as surveys_api
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.invitations import intake, timeline
@@ -20,9 +20,9 @@ from tilfreds.invitations.schemas import (
 )
 from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
-from tilfreds.surveys import service as surveys
 
 router = APIRouter(prefix="/api/v1")
+router.include_router(surveys_api.router)
 
 
 @router.post(
@@ -93,41 +93,6 @@ def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dic
     message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt)."""
     with rt.db.read_only() as session:
         return asdict(timeline.interaction_state(session, external_id))
-
-
-class QuestionOut(BaseModel):
-    key: str
-    kind: str
-    required: bool
-
-
-class SurveyOut(BaseModel):
-    slug: str
-    name: str
-    is_default: bool
-    questions: list[QuestionOut]
-
-
-@router.get(
-    "/surveys",
-    response_model=list[SurveyOut],
-    tags=["surveys"],
-    summary="List the surveys",
-    responses=responses(401, 403),
-)
-def list_surveys(rt: RuntimeDep, _op: OperatorDep) -> list[SurveyOut]:
-    with rt.db.read_only() as session:
-        return [
-            SurveyOut(
-                slug=sv.slug,
-                name=sv.name,
-                is_default=sv.is_default,
-                questions=[
-                    QuestionOut(key=q.key, kind=q.kind, required=q.required) for q in sv.questions
-                ],
-            )
-            for sv in surveys.list_surveys(session)
-        ]
 
 
 @router.get(

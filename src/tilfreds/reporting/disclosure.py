@@ -22,8 +22,8 @@ tells what the sixth person said; a future breakdown (by channel, by week) must 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Collection, Hashable, Mapping
+from typing import Any, TypeVar
 
 MIN_GROUP = 5
 
@@ -33,7 +33,7 @@ T = TypeVar("T")
 class Tally:
     """How many people in one group gave each answer to one question; read only via ``released``."""
 
-    def __init__(self, counts: Mapping[int, int]) -> None:
+    def __init__(self, counts: Mapping[Hashable, int]) -> None:
         self._counts = {value: n for value, n in counts.items() if n}
         self.size = sum(self._counts.values())
 
@@ -43,7 +43,7 @@ def _anonymous(people: int) -> bool:
 
 
 def released(
-    tally: Tally, figure: Callable[[Mapping[int, int], int], T], *, reveals: Collection[int] = ()
+    tally: Tally, figure: Callable[[Mapping[Any, int], int], T], *, reveals: Collection[Any] = ()
 ) -> T | None:
     """``figure(counts, size)`` if the rule above allows showing it, else None.
 

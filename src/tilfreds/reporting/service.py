@@ -1,4 +1,5 @@
-"""The survey summary: how many were asked, reached and answered, and how satisfied they were.
+"""The survey summary: how many were asked, reached and answered, and how satisfied they were;
+per survey, every question aggregated through the kinds' registry (``reporting/questions.py``).
 
 Every figure derived from answers leaves through ``disclosure.released`` (small groups hidden);
 the rule and its reasons are in ``reporting/disclosure.py``.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from tilfreds.invitations.models import Invitation
 from tilfreds.reporting import disclosure
 from tilfreds.reporting.disclosure import Tally, released
+from tilfreds.reporting.questions import SurveyReport, survey_reports
 from tilfreds.responses.models import Answer, Response
 
 SCORES = (1, 2, 3, 4, 5)
@@ -40,6 +42,7 @@ class Summary:
     response_rate: float | None
     contact_consents: int | None
     csat: CsatSummary
+    surveys: list[SurveyReport]
 
 
 def _average(counts: Mapping[int, int], size: int) -> float:
@@ -94,4 +97,5 @@ def summary(session: Session) -> Summary:
             satisfied_share=released(csat, _satisfied_share),
             distribution=released(csat, _distribution),
         ),
+        surveys=survey_reports(session),
     )

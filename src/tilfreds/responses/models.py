@@ -26,11 +26,16 @@ class Response(Base):
         ForeignKey("interactions.id", ondelete="SET NULL"), index=True
     )
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    # the version answered (P4); nullable only so rows from before versions stay valid
+    survey_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("survey_versions.id"), index=True
+    )
     channel: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(120))
     locale: Mapped[str] = mapped_column(String(8))
     submitted_at: Mapped[datetime]
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    notice_version: Mapped[str | None] = mapped_column(String(40))  # the notice shown (P5)
 
     answers: Mapped[list[Answer]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 

@@ -1,4 +1,7 @@
-"""Submitting answers. The short link's token is spent here, on the final POST, never on a GET."""
+"""Submitting answers, or declining to. The short link's token is spent here, on a POST, never
+on a GET. Keeps P4 (an answer is tied to its interaction and survey version), P5 (the contact
+consent is stored with the notice version shown) and P8 (every question may be skipped; declining
+ends the invitation and its reminders)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,17 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
+from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.errors import Conflict, Gone, InvalidInput
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.models import Invitation
 from tilfreds.invitations.states import InvitationStatus, is_open
 from tilfreds.responses.models import Answer, Response
-from tilfreds.surveys.models import Question
+from tilfreds.surveys import service as surveys
+from tilfreds.surveys.definition import SurveyDefinition
+from tilfreds.surveys.kinds import Consent, Value
+
+CONSENT = Consent.name
 
 
 class AlreadyAnswered(Conflict):
@@ -31,52 +39,73 @@ def ensure_open(invitation: Invitation, *, now: datetime) -> None:
         raise InvitationClosed("this survey link has expired")
 
 
-def parse_answer(question: Question, raw: str | None) -> tuple[int | None, str | None]:
-    """One form value checked against its question kind; InvalidInput names the question."""
-    value = (raw or "").strip()
-    if not value:
-        if question.required:
-            raise InvalidInput("please answer every question", field=question.key)
-        return None, None
-    if question.kind == "csat":
-        if value not in {"1", "2", "3", "4", "5"}:
-            raise InvalidInput(
-                "a satisfaction score is a whole number from 1 to 5", field=question.key
-            )
-        return int(value), None
-    if question.kind == "contact_consent":
-        if value not in {"yes", "no"}:
-            raise InvalidInput("contact permission is 'yes' or 'no'", field=question.key)
-        return (1 if value == "yes" else 0), None
-    raise InvalidInput(f"unknown question kind {question.kind!r}", field=question.key)
+def parse_answers(definition: SurveyDefinition, form: Mapping[str, str]) -> dict[str, Value]:
+    """The form's answers, each checked by its question's kind. A question whose ``show_if`` does
+    not hold is not asked, so an answer to it is dropped; an empty answer is a skipped question
+    unless it is required (P8). InvalidInput names the question."""
+    answers: dict[str, Value] = {}
+    for question in definition.questions:
+        condition = question.show_if
+        if condition is not None:
+            earlier = answers.get(condition.question, Value())
+            if not condition.holds(earlier.number, earlier.text):
+                continue
+        raw = (form.get(question.key) or "").strip()
+        if not raw:
+            if question.required:
+                raise InvalidInput("please answer every question", field=question.key)
+            continue
+        try:
+            answers[question.key] = question.handler.parse_form(raw, question.choice_keys)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field=question.key) from None
+    return answers
 
 
-def submit(session: Session, *, code: str, form: Mapping[str, str], now: datetime) -> Response:
-    """Store the answers with date and time and close the invitation (its reminders with it)."""
+def submit(
+    session: Session,
+    *,
+    code: str,
+    form: Mapping[str, str],
+    now: datetime,
+    notice_version: str,
+) -> Response:
+    """Store the answers with date and time, the version answered and the notice version shown
+    (P5), and close the invitation (its reminders with it). The form names the version it was
+    rendered from, so a survey changed meanwhile does not change what the answers mean (P4)."""
     found = invitations.find_invitation(session, code, lock=True)
     invitation = found.invitation
     ensure_open(invitation, now=now)
-    answers: list[Answer] = []
-    consent = False
-    for question in found.survey.questions:
-        number, text = parse_answer(question, form.get(question.key))
-        if number is None and text is None:
-            continue
-        answers.append(Answer(question_key=question.key, value_int=number, value_text=text))
-        if question.kind == "contact_consent":
-            consent = number == 1
-    if not answers:  # skipping every question is not an answer (declining comes with P8's form)
+    version_field = form.get("version", "")
+    published = (
+        surveys.version(session, found.survey, int(version_field))
+        if version_field.isascii() and version_field.isdigit() and len(version_field) < 10
+        else surveys.latest(session, found.survey)
+    )
+    values = parse_answers(published.definition, form)
+    if not values:  # skipping every question is not an answer; declining has its own form
         raise InvalidInput("answer at least one question", field="answers")
+    consent = any(
+        published.definition.question(key).kind == CONSENT and value.number == 1
+        for key, value in values.items()
+    )
+    answers = [
+        Answer(question_key=key, value_int=value.number, value_text=value.text)
+        for key, value in values.items()
+    ]
+    locale = form.get("lang", "")
     invitations.close_invitation(session, invitation, status=InvitationStatus.ANSWERED, now=now)
     response = Response(
         invitation_id=invitation.id,
         interaction_id=invitation.interaction_id,
         survey_id=found.survey.id,
+        survey_version_id=published.version_id,
         channel=found.channel,
         reason=found.reason,
-        locale=found.locale,
+        locale=locale if locale in SUPPORTED_LOCALES else found.locale,
         submitted_at=now,
         contact_consent=consent,
+        notice_version=notice_version,
         answers=answers,
     )
     session.add(response)
@@ -91,3 +120,22 @@ def submit(session: Session, *, code: str, form: Mapping[str, str], now: datetim
         fields=[a.question_key for a in answers],
     )
     return response
+
+
+def decline(session: Session, *, code: str, now: datetime) -> None:
+    """ "I don't want to answer" (P8): the invitation ends as declined and every message still
+    waiting for it (its reminders) is skipped. Nothing about the person's answers is stored."""
+    found = invitations.find_invitation(session, code, lock=True)
+    ensure_open(found.invitation, now=now)
+    invitations.close_invitation(
+        session, found.invitation, status=InvitationStatus.DECLINED, now=now
+    )
+    audit.record(
+        session,
+        actor="respondent",
+        action="invitation.declined",
+        subject_type="invitation",
+        subject_id=found.invitation.id,
+        at=now,
+        fields=["status"],
+    )

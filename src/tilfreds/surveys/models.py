@@ -1,11 +1,14 @@
-"""Surveys and their questions. Question wording comes from the locale catalogs by kind."""
+"""Surveys and their immutable published versions. A version holds the whole definition (its
+questions, texts and SMS texts) as JSON; answers point at the version they answered (P4), so a
+survey can change without touching past answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
 from tilfreds.db import Base
 
@@ -19,18 +22,15 @@ class Survey(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
-    questions: Mapped[list[Question]] = relationship(
-        order_by="Question.position", cascade="all, delete-orphan", lazy="selectin"
-    )
 
+class SurveyVersion(Base):
+    """One published version: written once, never updated."""
 
-class Question(Base):
-    __tablename__ = "survey_questions"
-    __table_args__ = (UniqueConstraint("survey_id", "key"),)
+    __tablename__ = "survey_versions"
+    __table_args__ = (UniqueConstraint("survey_id", "number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    key: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(20))
-    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime]

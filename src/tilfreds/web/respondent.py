@@ -1,4 +1,9 @@
-"""The respondent's pages behind the short link. GET only shows; the answer is spent on POST."""
+"""The respondent's pages behind the short link. GET only shows (a link scanner spends nothing);
+answers are stored on the answer POST, and "I don't want to answer" is its own POST (P8).
+
+The page is rendered from the survey's newest version through the kinds' registry, in the language
+asked for by the switcher (``?lang=``), else the person's, with fallback (``web/survey_view.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,64 +15,96 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tilfreds.api.deps import RuntimeDep
 from tilfreds.errors import InvalidInput, NotFound
 from tilfreds.invitations import service as invitations
+from tilfreds.invitations.states import InvitationStatus
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
+from tilfreds.surveys import service as surveys
+from tilfreds.web import survey_view
 from tilfreds.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
-_SCALE = (1, 2, 3, 4, 5)
+
+def _state_page(
+    request: Request, *, locale: str, state: str, status_code: int, code: str = ""
+) -> HTMLResponse:
+    return page(
+        request,
+        "state.html",
+        locale=locale,
+        state=state,
+        status_code=status_code,
+        code=code,
+        languages=survey_view.LANGUAGE_NAMES,
+    )
 
 
-def _state_page(request: Request, *, locale: str, state: str, status_code: int) -> HTMLResponse:
-    return page(request, "state.html", locale=locale, state=state, status_code=status_code)
-
-
-def _invalid_link(request: Request, rt: Runtime) -> HTMLResponse:
-    return _state_page(request, locale=rt.settings.default_locale, state="invalid", status_code=404)
+def _invalid_link(request: Request, rt: Runtime, lang: str | None = None) -> HTMLResponse:
+    locale = survey_view.pick_locale(lang, rt.settings.default_locale)
+    return _state_page(request, locale=locale, state="invalid", status_code=404)
 
 
 def _survey_page(
     request: Request,
+    rt: Runtime,
     found: invitations.OpenInvitation,
+    published: surveys.Published,
     *,
+    locale: str,
     values: dict[str, str],
     error: str | None,
     status_code: int,
 ) -> HTMLResponse:
+    view = survey_view.build(published.definition, locale, controller=rt.settings.controller_name)
     return page(
         request,
         "survey.html",
-        locale=found.locale,
+        locale=locale,
         code=found.invitation.code,
-        questions=list(found.survey.questions),
-        scale=_SCALE,
+        version=published.version_id,
+        view=view,
+        languages=survey_view.LANGUAGE_NAMES,
         values=values,
         error=error,
         status_code=status_code,
     )
 
 
+def _closed_state(found: invitations.OpenInvitation) -> tuple[str, int]:
+    if found.invitation.status == InvitationStatus.ANSWERED:
+        return "answered", 200
+    if found.invitation.status == InvitationStatus.DECLINED:
+        return "declined", 200
+    return "expired", 410
+
+
 @router.get("/s/{code}", response_class=HTMLResponse)
-def show_survey(code: str, request: Request, rt: RuntimeDep) -> Response:
+def show_survey(code: str, request: Request, rt: RuntimeDep, lang: str | None = None) -> Response:
     with rt.db.read_only() as session:
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _invalid_link(request, rt)
+            return _invalid_link(request, rt, lang)
+        locale = survey_view.pick_locale(lang, found.locale)
         try:
             responses.ensure_open(found.invitation, now=rt.clock.now())
-        except responses.AlreadyAnswered:
-            return _state_page(request, locale=found.locale, state="answered", status_code=200)
-        except responses.InvitationClosed:
-            return _state_page(request, locale=found.locale, state="expired", status_code=410)
-        return _survey_page(request, found, values={}, error=None, status_code=200)
+        except (responses.AlreadyAnswered, responses.InvitationClosed):
+            state, status = _closed_state(found)
+            return _state_page(request, locale=locale, state=state, status_code=status, code=code)
+        published = surveys.latest(session, found.survey)
+        return _survey_page(
+            request, rt, found, published, locale=locale, values={}, error=None, status_code=200
+        )
 
 
 async def form_fields(request: Request) -> dict[str, str]:
     """The posted form's text fields. Reading the body is the only async work; the route that
     uses it is a plain function, so its database work runs off the event loop."""
     return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+def _again(code: str, locale: str, page_name: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/s/{code}{page_name}?lang={locale}", status_code=303)
 
 
 @router.post("/s/{code}", response_class=HTMLResponse)
@@ -77,29 +114,65 @@ def submit_survey(
     rt: RuntimeDep,
     form: Annotated[dict[str, str], Depends(form_fields)],
 ) -> Response:
+    lang = form.get("lang")
     try:
         with rt.db.unit_of_work() as session:
-            responses.submit(session, code=code, form=form, now=rt.clock.now())
+            response = responses.submit(
+                session,
+                code=code,
+                form=form,
+                now=rt.clock.now(),
+                notice_version=rt.settings.notice_version,
+            )
+            locale = response.locale
     except NotFound:
-        return _invalid_link(request, rt)
+        return _invalid_link(request, rt, lang)
     except (responses.AlreadyAnswered, responses.InvitationClosed):
-        return RedirectResponse(f"/s/{code}", status_code=303)
+        return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
     except InvalidInput as exc:
         with rt.db.read_only() as session:
             found = invitations.find_invitation(session, code)
+            published = surveys.latest(session, found.survey)
             return _survey_page(
-                request, found, values=form, error=exc.details.get("field"), status_code=422
+                request,
+                rt,
+                found,
+                published,
+                locale=survey_view.pick_locale(lang, found.locale),
+                values=form,
+                error=exc.details.get("field"),
+                status_code=422,
             )
-    return RedirectResponse(f"/s/{code}/thanks", status_code=303)
+    return _again(code, locale, "/thanks")
+
+
+@router.post("/s/{code}/decline", response_class=HTMLResponse)
+def decline_survey(
+    code: str,
+    request: Request,
+    rt: RuntimeDep,
+    form: Annotated[dict[str, str], Depends(form_fields)],
+) -> Response:
+    """ "I don't want to answer": ends the survey and every reminder for it (P8)."""
+    lang = survey_view.pick_locale(form.get("lang"), rt.settings.default_locale)
+    try:
+        with rt.db.unit_of_work() as session:
+            responses.decline(session, code=code, now=rt.clock.now())
+    except NotFound:
+        return _invalid_link(request, rt, lang)
+    except (responses.AlreadyAnswered, responses.InvitationClosed):
+        pass  # already closed: the page says how
+    return _again(code, lang)
 
 
 @router.get("/s/{code}/thanks", response_class=HTMLResponse)
-def thanks(code: str, request: Request, rt: RuntimeDep) -> Response:
+def thanks(code: str, request: Request, rt: RuntimeDep, lang: str | None = None) -> Response:
     with rt.db.read_only() as session:
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _invalid_link(request, rt)
-    if found.invitation.status != "answered":
+            return _invalid_link(request, rt, lang)
+    if found.invitation.status != InvitationStatus.ANSWERED:
         return RedirectResponse(f"/s/{code}", status_code=303)
-    return _state_page(request, locale=found.locale, state="thanks", status_code=200)
+    locale = survey_view.pick_locale(lang, found.locale)
+    return _state_page(request, locale=locale, state="thanks", status_code=200, code=code)
