@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, receipts
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
@@ -31,6 +31,7 @@ from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Sub
 
 log = logging.getLogger(__name__)
 Answer = Submitted | Rejected | InDoubt  # what the worker records; NotTaken is given back
+UNMATCHED_AFTER = timedelta(hours=1)  # receipts matching no message this long are reported
 
 
 def new_worker_id() -> str:
@@ -86,6 +87,7 @@ class Worker:
                 session, now=now, resend_in_doubt=self._resend_in_doubt
             )
             expired = expire_overdue(session, now=now)
+            stray = receipts.unmatched(session, older_than=now - UNMATCHED_AFTER)
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
                 "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
@@ -94,6 +96,13 @@ class Worker:
                 recovery.failed,
                 recovery.requeued,
                 expired,
+            )
+        if stray:
+            log.warning(
+                "%d delivery receipts match no message after %s; kept in message_parts for "
+                "reconciliation (docs/sms.md)",
+                stray,
+                UNMATCHED_AFTER,
             )
 
     def run_once(self) -> Pass:

@@ -98,8 +98,10 @@ def record_receipts(
     ).all()
     messages = {mid for (mid,) in rows if mid is not None}
     unknown = len(rows) - sum(1 for (mid,) in rows if mid is not None)
-    if unknown:
-        log.info("%d receipts for ids no message has yet; kept to apply when they show up", unknown)
+    if unknown:  # usual when a receipt overtakes the submit response; see ``unmatched``
+        log.debug(
+            "%d receipts for ids no message has yet; kept to apply when they show up", unknown
+        )
     return ReceiptsRecorded(changed=len(rows), unknown=unknown, settled=settle(session, messages))
 
 
@@ -193,3 +195,13 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
         )
         session.execute(stmt, rows)
     return sum(len(rows) for rows in verdicts.values())
+
+
+def unmatched(session: Session, *, older_than: datetime) -> int:
+    """Receipts still matched to no message although they came before ``older_than``: ids we
+    never recorded (a submit whose answer was lost, another system on the same account)."""
+    return session.execute(
+        select(func.count())
+        .select_from(_parts)
+        .where(_parts.c.message_id.is_(None), _parts.c.created_at < older_than)
+    ).scalar_one()
