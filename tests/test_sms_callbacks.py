@@ -200,3 +200,16 @@ def test_each_callback_url_has_its_own_token() -> None:
     paths = {callback_path(SECRET, t, k) for t in ("kannel", "sinch") for k in ("receipt", "in")}
     assert len(paths) == 4
     assert callback_path("another secret", "sinch", "receipt") not in paths
+
+
+def test_sms_callbacks_prints_the_urls_the_route_accepts(hooked: TestClient, rt: Runtime) -> None:
+    from tilfreds.sms_check import callback_urls
+
+    Hooked.callback_url = lambda self, kind, url: url + ("?from=%p" if kind == "inbound" else "")  # type: ignore[attr-defined]
+    try:
+        urls = callback_urls(rt)
+    finally:
+        del Hooked.callback_url  # type: ignore[attr-defined]
+    assert urls is not None and urls["inbound"].endswith("?from=%p")
+    path = urls["receipt"].removeprefix(rt.settings.public_url)
+    assert hooked.post(path, json={"id": "h1", "state": "delivered"}).status_code == 200

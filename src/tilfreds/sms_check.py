@@ -142,4 +142,7 @@ def callback_urls(rt: Runtime) -> dict[str, str] | None:
         return None
     base = (rt.settings.public_url or "<TILFREDS_PUBLIC_URL>").rstrip("/")
     secret, name = rt.settings.sms_callback_secret, rt.transport.name
-    return {kind: base + callback_path(secret, name, kind) for kind in CALLBACK_KINDS}
+    urls = {kind: base + callback_path(secret, name, kind) for kind in CALLBACK_KINDS}
+    # an adapter whose provider needs more in the URL (another base, a query) says so
+    adjust = getattr(rt.transport, "callback_url", None)
+    return {kind: adjust(kind, url) for kind, url in urls.items()} if adjust else urls

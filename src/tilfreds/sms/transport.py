@@ -202,7 +202,11 @@ class Callbacks(Protocol):
     """A transport whose provider calls us back over HTTP (Kannel, Sinch, LINK Mobility)."""
 
     def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
-        """Authenticate the call and read what it reports; raises ``CallbackRefused``."""
+        """Authenticate the call and read what it reports; raises ``CallbackRefused``.
+
+        Optionally the transport also has ``callback_url(kind, url) -> str``, which turns the
+        URL ``tilfreds sms callbacks`` would print into the one its provider needs (another
+        base URL, a query with the provider's placeholders)."""
 
 
 CALLBACK_KINDS = ("receipt", "inbound")

@@ -3,7 +3,7 @@ them), inbound messages already handled, and a sender per survey.
 
 Revision ID: 8b3e5f1d2c47
 Revises: 4d2b8e6c1a90
-Create Date: 2026-11-25 21:00:00
+Create Date: 2026-11-25 21:10:00
 """
 
 from collections.abc import Sequence
