@@ -2,7 +2,8 @@
 
 queued -> claimed (leased by one worker; never handed over, so safe to requeue)
        -> sending (handed to the transport, one window at a time; a crash now leaves it in doubt)
-       -> submitted | queued again (retry) | failed;  or skipped with a reason at any point before.
+       -> submitted | queued again (retry) | failed | in_doubt (``outcomes``); or skipped with a
+          reason at any point before; receipts then settle it (``receipts``).
 (The worker takes a batch with ``outbox.take`` and ``lease``: its first window goes from queued
 straight to sending in that transaction, the rest to claimed.)
 
@@ -23,7 +24,6 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Integer,
     String,
@@ -40,9 +40,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from tilfreds.db import ids_in
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
-from tilfreds.sms.transport import Rejected, Submitted
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
@@ -105,16 +105,7 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
-def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool]:
-    """``column IN (:name)``, the list bound when executed; on PostgreSQL ``column = ANY(:name)``:
-    one array parameter whatever the count, so one statement text, which psycopg parses once and
-    the server keeps prepared."""
-    if postgres:
-        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
-    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
-
-
-def _postgres(session: Session) -> bool:
+def on_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
@@ -124,13 +115,13 @@ def _picked(
     """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``: the subquery
     runs once, first, and the rows are then found by primary key. (Left an ``IN``, the planner
     may hash-join it against a scan of the whole queue.)"""
-    if _postgres(session):
+    if on_postgres(session):
         return column == any_(func.array(ids))
     return column.in_(ids)
 
 
 @dataclass(frozen=True)
-class _Hot:
+class Statements:
     """The worker's statements, built once per kind of database with bound parameters: each pass
     only binds values, instead of building, compiling and keying new statements."""
 
@@ -142,7 +133,7 @@ class _Hot:
 
 
 @cache
-def _hot(postgres: bool) -> _Hot:
+def statements(postgres: bool) -> Statements:
     m, i = _messages.c, _invitations.c
     due = (
         select(m.id)
@@ -161,13 +152,17 @@ def _hot(postgres: bool) -> _Hot:
     ours = m.claimed_by == bindparam("worker")
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)), bindparam("pids", type_=ARRAY(String))
+            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("pids", type_=ARRAY(String)),
+            bindparam("segs", type_=ARRAY(Integer)),
+            bindparam("encs", type_=ARRAY(String)),
         )
-        v = given.table_valued("mid", "pid").render_derived(name="v")
-        match, provider_id = m.id == v.c.mid, v.c.pid
+        v = given.table_valued("mid", "pid", "seg", "enc").render_derived(name="v")
+        match, provider_id, segments, encoding = m.id == v.c.mid, v.c.pid, v.c.seg, v.c.enc
     else:  # an executemany: SQLite runs in this process, a row costs no round trip
-        match, provider_id = m.id == bindparam("mid"), bindparam("pid")
-    return _Hot(
+        match = m.id == bindparam("mid")
+        provider_id, segments, encoding = bindparam("pid"), bindparam("seg"), bindparam("enc")
+    return Statements(
         claim=update(_messages)
         .where(picked)
         .values(status=M.CLAIMED, claimed_by=bindparam("worker"), lease_until=bindparam("until"))
@@ -200,6 +195,8 @@ def _hot(postgres: bool) -> _Hot:
             submitted_at=bindparam("now"),
             transport=bindparam("transport"),
             provider_id=provider_id,
+            segments=segments,
+            encoding=encoding,
         ),
     )
 
@@ -209,7 +206,7 @@ def claim(
 ) -> list[int]:
     """Lease up to ``limit`` due messages to ``worker_id``, oldest due first; one statement."""
     ids = session.execute(
-        _hot(_postgres(session)).claim,
+        statements(on_postgres(session)).claim,
         {"now": now, "limit": limit, "worker": worker_id, "until": now + lease},
     ).scalars()
     return sorted(ids)
@@ -229,7 +226,7 @@ def lease(
     if not ids:
         return set()
     rows = session.execute(
-        _hot(_postgres(session)).lease,
+        statements(on_postgres(session)).lease,
         {"ids": list(ids), "sending": list(sending), "worker": worker_id, "until": lease_until},
     )
     return {mid for mid, status in rows if status == M.SENDING}
@@ -244,7 +241,7 @@ def start_sending(
         return set()
     return set(
         session.execute(
-            _hot(_postgres(session)).start_sending,
+            statements(on_postgres(session)).start_sending,
             {"ids": list(ids), "worker": worker_id, "until": lease_until},
         ).scalars()
     )
@@ -306,69 +303,3 @@ def record_unsendable(
                 .values({"status": status, "lease_until": None, column: bindparam("why")}),
                 [{"mid": mid, "why": why[:200]} for mid, why in reasons.items()],
             )
-
-
-def record_outcomes(
-    session: Session,
-    *,
-    worker_id: str,
-    transport: str,
-    outcomes: Mapping[int, Submitted | Rejected],
-    now: datetime,
-) -> None:
-    """What the transport said for each message of a window this worker still holds: submitted,
-    or rejected - retried with back-off until MAX_ATTEMPTS when temporary, failed when permanent.
-    Invitations are updated before their messages (the lock order)."""
-    submitted = {mid: o.provider_id[:64] for mid, o in outcomes.items() if isinstance(o, Submitted)}
-    rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, Rejected)}
-    m = _messages.c
-    if submitted:
-        postgres = _postgres(session)
-        hot = _hot(postgres)
-        ids = list(submitted)
-        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
-        same = {"worker": worker_id, "now": now, "transport": transport}
-        session.execute(
-            hot.submitted,
-            {"ids": ids, "pids": list(submitted.values()), **same}
-            if postgres
-            else [{"mid": mid, "pid": pid, **same} for mid, pid in submitted.items()],
-        )
-    if rejected:
-        ours = (
-            m.id == bindparam("mid"),
-            m.claimed_by == worker_id,
-            or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
-        )
-        session.execute(
-            update(_messages)
-            .where(*ours)
-            .values(
-                status=case(
-                    (
-                        bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS),
-                        M.FAILED,
-                    ),
-                    else_=M.QUEUED,
-                ),
-                lease_until=None,
-                last_error=bindparam("why"),
-                send_after=bindparam("retry_at"),
-            ),
-            [
-                {
-                    "mid": mid,
-                    "permanent": o.permanent,
-                    "why": o.reason[:200],
-                    "retry_at": now + RETRY_BASE * 2 ** (_attempts(session, mid) - 1),
-                }
-                for mid, o in rejected.items()
-            ],
-        )
-
-
-def _attempts(session: Session, message_id: int) -> int:
-    """Rejections are rare: reading the count per rejected message keeps the common path lean."""
-    return max(
-        1, session.execute(select(Message.attempts).where(Message.id == message_id)).scalar_one()
-    )
