@@ -100,7 +100,11 @@ def test_p3_each_part_of_a_long_message_reports_for_the_message(peer: Peer) -> N
 def test_p3_norwegian_and_ucs2_text_arrive_intact(peer: Peer) -> None:
     emulator, _, transport = peer
     texts = ["Hei Ærlige Øystein på Åsen: æøå ÆØÅ €", "Takk for svaret “du” – ✓ 😊"]
-    transport.send_window([sms(n, body) for n, body in enumerate(texts)])
+    outcomes = transport.send_window([sms(n, body) for n, body in enumerate(texts)])
+    assert [(o.encoding, o.segments) for o in outcomes if isinstance(o, Submitted)] == [
+        ("GSM-7", 1),
+        ("UCS-2", 1),
+    ]
     arrived = {m["refId"]: m["userData"] for m in emulator.messages}  # sent concurrently
     assert [arrived[str(n)] for n in range(len(texts))] == texts
 

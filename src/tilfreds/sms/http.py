@@ -24,6 +24,7 @@ from datetime import datetime
 import httpx
 
 from tilfreds.errors import ConfigurationError
+from tilfreds.sms.encoding import cost
 from tilfreds.sms.transport import (
     CallbackRefused,
     CallbackRequest,
@@ -33,12 +34,14 @@ from tilfreds.sms.transport import (
     Outcome,
     Provider,
     Rejected,
+    Submitted,
     TransportEvents,
 )
 
 log = logging.getLogger(__name__)
 
 KINDS = ("receipt", "inbound")
+_ENCODINGS = {"GSM7": "GSM-7", "UCS2": "UCS-2"}  # sms.encoding's names -> Submitted's
 MIN_SECRET = 32
 
 
@@ -185,6 +188,13 @@ def outcome_of_refusal(transport: str, status: int, error_code: str | None) -> O
         )
         return NotTaken(f"provider refused the account: HTTP {status}")
     return Rejected(f"provider rejected the message: HTTP {status}", True, error_code)
+
+
+def submitted(provider_id: str, body: str) -> Submitted:
+    """Taken under one id for the whole message; segments and encoding as the provider counts
+    them (both split long texts with the standard 153/67 limits)."""
+    price = cost(body)
+    return Submitted((provider_id,), price.segments, _ENCODINGS[price.encoding])
 
 
 class HttpSession:

@@ -36,6 +36,7 @@ from tilfreds.sms.http import (
     outcome_of_refusal,
     read_object,
     response_object,
+    submitted,
     timestamp,
 )
 from tilfreds.sms.transport import (
@@ -47,7 +48,6 @@ from tilfreds.sms.transport import (
     Provider,
     Receipt,
     ReceiptState,
-    Submitted,
 )
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class LinkMobilityTransport(HttpTransport):
         answer = response_object(response)
         message_id = answer.get("messageId")
         if response.status_code == 200 and isinstance(message_id, str) and message_id:
-            return Submitted(provider_ids=(message_id,))
+            return submitted(message_id, sms.body)
         if response.is_success:  # taken, but we cannot tell under which id
             log.error("linkmobility answered %d without a messageId", response.status_code)
         code = answer.get("resultCode")

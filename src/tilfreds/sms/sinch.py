@@ -35,6 +35,7 @@ from tilfreds.sms.http import (
     outcome_of_refusal,
     read_object,
     response_object,
+    submitted,
     timestamp,
 )
 from tilfreds.sms.transport import (
@@ -46,7 +47,6 @@ from tilfreds.sms.transport import (
     Provider,
     Receipt,
     ReceiptState,
-    Submitted,
 )
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class SinchTransport(HttpTransport):
         response = client.post(self._batches, json=batch)
         answer = response_object(response)
         if response.status_code in (200, 201) and isinstance(answer.get("id"), str):
-            return Submitted(provider_ids=(provider_id(str(answer["id"]), sms.to),))
+            return submitted(provider_id(str(answer["id"]), sms.to), sms.body)
         if response.is_success:  # taken, but we cannot tell under which id
             log.error("sinch answered %d without a batch id", response.status_code)
         code = answer.get("code")
