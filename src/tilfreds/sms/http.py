@@ -41,7 +41,6 @@ from tilfreds.sms.transport import (
 log = logging.getLogger(__name__)
 
 KINDS = ("receipt", "inbound")
-_ENCODINGS = {"GSM7": "GSM-7", "UCS2": "UCS-2"}  # sms.encoding's names -> Submitted's
 MIN_SECRET = 32
 
 
@@ -194,7 +193,7 @@ def submitted(provider_id: str, body: str) -> Submitted:
     """Taken under one id for the whole message; segments and encoding as the provider counts
     them (both split long texts with the standard 153/67 limits)."""
     price = cost(body)
-    return Submitted((provider_id,), price.segments, _ENCODINGS[price.encoding])
+    return Submitted((provider_id,), price.segments, price.encoding)
 
 
 class HttpSession:
