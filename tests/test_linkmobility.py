@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.http_checks import stopp_reaches_invitations, throttled_then_sent_once
 from tests.peers.http_emulator import CallbackRoute, callback_request, example
 from tests.peers.linkmobility_emulator import LinkMobilityEmulator
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
+from tilfreds.runtime import Runtime
 from tilfreds.sms import linkmobility
 from tilfreds.sms.transport import (
     CallbackRefused,
@@ -273,3 +275,19 @@ def test_p7_gates_without_basic_auth_or_secret_are_refused_at_start(
 ) -> None:
     with pytest.raises(ConfigurationError):
         linkmobility.build(settings(tmp_path, **overrides))
+
+
+def test_p3_throttled_messages_wait_and_then_go_once_on_both_databases(
+    rt: Runtime, peer: Peer
+) -> None:
+    emulator, _, transport = peer
+    throttled_then_sent_once(
+        rt, emulator, transport, lambda: [m["refId"] for m in emulator.messages]
+    )
+
+
+def test_p7_a_stopp_posted_to_the_mo_gate_closes_the_invitation(rt: Runtime, peer: Peer) -> None:
+    emulator, route, _ = peer
+    stopp_reaches_invitations(
+        rt, route, emulator, lambda phone: emulator.inject_mo(phone, "2270", "Stopp")
+    )

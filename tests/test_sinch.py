@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.http_checks import stopp_reaches_invitations, throttled_then_sent_once
 from tests.peers.http_emulator import CallbackRoute, callback_request, example
 from tests.peers.sinch_emulator import SinchEmulator
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
+from tilfreds.runtime import Runtime
 from tilfreds.sms import sinch
 from tilfreds.sms.transport import (
     CallbackRefused,
@@ -255,3 +257,21 @@ def test_p3_unusable_settings_are_refused_at_start(
 ) -> None:
     with pytest.raises(ConfigurationError):
         sinch.build(settings(tmp_path, **overrides))
+
+
+def test_p3_throttled_messages_wait_and_then_go_once_on_both_databases(
+    rt: Runtime, peer: tuple[SinchEmulator, CallbackRoute, sinch.SinchTransport]
+) -> None:
+    emulator, _, transport = peer
+    throttled_then_sent_once(
+        rt, emulator, transport, lambda: [b["client_reference"] for b in emulator.batches]
+    )
+
+
+def test_p7_a_stopp_posted_by_sinch_closes_the_invitation(
+    rt: Runtime, peer: tuple[SinchEmulator, CallbackRoute, sinch.SinchTransport]
+) -> None:
+    emulator, route, _ = peer
+    stopp_reaches_invitations(
+        rt, route, emulator, lambda phone: emulator.inject_mo(phone, "2270", "STOPP")
+    )
