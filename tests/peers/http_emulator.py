@@ -49,6 +49,7 @@ class HttpEmulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answers in one segment, as a real server sends
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -217,6 +218,7 @@ class CallbackRoute:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answers in one segment, as a real server sends
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))

@@ -47,6 +47,7 @@ class SinchEmulator(HttpEmulator):
         # recipient -> (status, code) of its delivery report; default Delivered, code 0
         self.outcomes: dict[str, tuple[str, int]] = {}
         self.report_copies = 1  # >1: the same report is posted again (providers repeat)
+        self.reports = True  # False: take batches but post no delivery reports
         self._ids = itertools.count(1)
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
@@ -73,7 +74,7 @@ class SinchEmulator(HttpEmulator):
             "modified_at": _now(),
         }
         self.batches.append(created)
-        if created["delivery_report"] in ("per_recipient", "per_recipient_final"):
+        if self.reports and created["delivery_report"] in ("per_recipient", "per_recipient_final"):
             for recipient in created["to"]:
                 self._report(created, recipient)
         return 201, created
@@ -124,3 +125,24 @@ def _validate(batch: dict[str, Any]) -> Answer | None:
     if report != "none" and not batch.get("callback_url"):
         return _error(403, "missing_callback_url", "no callback URL for delivery reports")
     return None
+
+
+def main() -> None:
+    """``python -m tests.peers.sinch_emulator --port P [--latency S] [--no-reports]``: serve until
+    killed (for benchmarks and trying a set-up by hand)."""
+    import argparse
+    import threading
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--no-reports", action="store_true", help="post no delivery reports")
+    args = parser.parse_args()
+    with SinchEmulator(port=args.port) as emulator:
+        emulator.delay = args.latency
+        emulator.reports = not args.no_reports
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
