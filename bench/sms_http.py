@@ -27,10 +27,9 @@ WINDOW = 50  # the worker's default window
 
 @contextmanager
 def emulator(latency: float) -> Iterator[str]:
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "tests.peers.sinch_emulator", "--port", str(PORT)]
-        + ["--latency", str(latency), "--no-reports"],
-        cwd=ROOT,
+    args = ["--port", str(PORT), "--latency", str(latency), "--no-reports"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.peers.sinch_emulator", *args], cwd=ROOT
     )
     try:
         deadline = time.monotonic() + 10
@@ -53,7 +52,7 @@ def rate(url: str, *, messages: int, in_flight: int) -> float:
     transport = SinchTransport(
         base_url=url,
         service_plan_id="jd63jf88477ll123ab4567cd89012ef3",
-        api_token="sinch-token",  # noqa: S106 - the emulator's
+        api_token="sinch-token",  # the emulator's
         receipt_url="http://127.0.0.1:9/sms/sinch/receipt/x",
         auth=CallbackAuth.from_secret("sinch", "b" * 40),
         in_flight=in_flight,
