@@ -118,7 +118,7 @@ def test_p3_failed_and_expired_reports_carry_their_state_and_code(
     assert states == {"1": (ReceiptState.FAILED, "402"), "2": (ReceiptState.EXPIRED, "404")}
 
 
-def test_p3_throttled_429_is_not_taken_and_nothing_after_it_is_handed_over(
+def test_p3_throttled_429_or_5xx_is_not_taken(
     peer: tuple[SinchEmulator, CallbackRoute, sinch.SinchTransport],
 ) -> None:
     emulator, _, transport = peer
@@ -129,6 +129,36 @@ def test_p3_throttled_429_is_not_taken_and_nothing_after_it_is_handed_over(
     outcomes = transport.send_window([sms(n) for n in range(2, 40)])
     assert all(isinstance(o, NotTaken) for o in outcomes)
     assert emulator.batches == []
+
+
+def test_p3_after_a_429_the_rest_of_the_window_is_not_handed_over(tmp_path: Path) -> None:
+    with SinchEmulator() as emulator:
+        one_at_a_time = sinch.SinchTransport(
+            base_url=emulator.url,
+            service_plan_id=emulator.service_plan_id,
+            api_token=emulator.api_token,
+            receipt_url="http://127.0.0.1:9/sms/sinch/receipt/x",
+            auth=sinch.build(settings(tmp_path))._auth,
+            in_flight=1,
+        )
+        emulator.fail_next(429, times=1)  # only the first: the rest would be taken if sent
+        outcomes = one_at_a_time.send_window([sms(n) for n in range(5)])
+        one_at_a_time.close()
+    assert all(isinstance(o, NotTaken) for o in outcomes) and emulator.batches == []
+
+
+def test_p3_with_many_in_flight_a_message_reported_not_taken_was_never_taken(
+    peer: tuple[SinchEmulator, CallbackRoute, sinch.SinchTransport],
+) -> None:
+    """Whatever the order the answers come in, a message the provider took is never reported
+    ``NotTaken`` (it would be sent twice)."""
+    emulator, _, transport = peer
+    emulator.fail_next(429, times=3)
+    outcomes = transport.send_window([sms(n) for n in range(60)])
+    taken = {o.provider_id for o in outcomes if isinstance(o, Submitted)}
+    assert all(isinstance(o, Submitted | NotTaken) for o in outcomes)
+    assert taken == {sinch.provider_id(b["id"], b["to"][0]) for b in emulator.batches}
+    assert len(taken) < 60
 
 
 def test_p3_a_bad_number_is_rejected_for_good_with_sinch_code(
