@@ -54,7 +54,7 @@ def rate(url: str, *, messages: int, in_flight: int) -> float:
         service_plan_id="jd63jf88477ll123ab4567cd89012ef3",
         api_token="sinch-token",  # the emulator's
         receipt_url="http://127.0.0.1:9/sms/sinch/receipt/x",
-        auth=CallbackAuth.from_secret("sinch", "b" * 40),
+        auth=CallbackAuth.checked("sinch", "b" * 40),
         in_flight=in_flight,
     )
     window = [

@@ -41,7 +41,7 @@ def settings(tmp_path: Path, **overrides: str) -> Settings:
         "linkmobility_platform_id": "COMMON_API",
         "linkmobility_platform_partner_id": "1234",
         "linkmobility_gate_id": "BVldZyQt",
-        "linkmobility_callback_secret": "l" * 40,
+        "sms_callback_secret": "l" * 40,
         "linkmobility_callback_username": GATE_AUTH[0],
         "linkmobility_callback_password": GATE_AUTH[1],
     } | overrides
@@ -267,7 +267,7 @@ def test_p13_link_mobility_norway_is_the_processor(tmp_path: Path) -> None:
     [
         {"linkmobility_callback_password": ""},
         {"linkmobility_gate_id": ""},
-        {"linkmobility_callback_secret": "short"},
+        {"sms_callback_secret": "short"},
     ],
 )
 def test_p7_gates_without_basic_auth_or_secret_are_refused_at_start(

@@ -37,7 +37,7 @@ def settings(tmp_path: Path, **overrides: str) -> Settings:
         "data_dir": str(tmp_path),
         "sinch_service_plan_id": "jd63jf88477ll123ab4567cd89012ef3",
         "sinch_api_token": "sinch-token",
-        "sinch_callback_secret": SECRET,
+        "sms_callback_secret": SECRET,
         "sinch_callback_username": AUTH[0],
         "sinch_callback_password": AUTH[1],
         "public_url": "https://survey.example.no",
@@ -280,7 +280,7 @@ def test_p14_the_default_is_the_eu_region_and_sinch_sweden_is_the_processor(
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"sinch_callback_secret": "short"}, {"sinch_api_token": ""}, {"public_url": ""}],
+    [{"sms_callback_secret": "short"}, {"sinch_api_token": ""}, {"public_url": ""}],
 )
 def test_p3_unusable_settings_are_refused_at_start(
     tmp_path: Path, overrides: dict[str, str]

@@ -79,9 +79,6 @@ class Settings(BaseSettings):
         pattern=r"^(https?://\S+)?$",
         description="Public address of tilfreds that Sinch calls back; empty: TILFREDS_PUBLIC_URL.",
     )
-    sinch_callback_secret: str = Field(
-        default="", description="Secret the callback URLs' tokens are derived from (32+ chars)."
-    )
     sinch_callback_username: str = Field(
         default="", description="Basic auth user Sinch sends on callbacks; empty: none."
     )
@@ -104,9 +101,6 @@ class Settings(BaseSettings):
     )
     linkmobility_source_ton: Literal["SHORTNUMBER", "MSISDN"] = Field(
         default="SHORTNUMBER", description="How LINK reads TILFREDS_SMS_SENDER."
-    )
-    linkmobility_callback_secret: str = Field(
-        default="", description="Secret the gate URLs' tokens are derived from (32+ chars)."
     )
     linkmobility_callback_username: str = Field(
         default="", description="Basic auth user set on the LINK gates (required)."

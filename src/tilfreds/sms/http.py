@@ -9,10 +9,6 @@ change nothing), and JSON bodies read without ever echoing them.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -26,6 +22,7 @@ import httpx
 from tilfreds.errors import ConfigurationError
 from tilfreds.sms.encoding import cost
 from tilfreds.sms.transport import (
+    CALLBACK_KINDS,
     CallbackRefused,
     CallbackRequest,
     InDoubt,
@@ -36,80 +33,68 @@ from tilfreds.sms.transport import (
     Rejected,
     Submitted,
     TransportEvents,
+    callback_path,
+    callback_token,
+    check_basic_auth,
+    check_token,
 )
 
 log = logging.getLogger(__name__)
 
-KINDS = ("receipt", "inbound")
 MIN_SECRET = 32
-
-
-def derive_token(secret: str, transport: str, kind: str) -> str:
-    """The secret path part of ``/sms/{transport}/{kind}/{token}``: one per URL, so a leaked
-    receipt URL cannot post inbound messages."""
-    mac = hmac.new(secret.encode(), f"tilfreds-callback/{transport}/{kind}".encode(), "sha256")
-    return mac.hexdigest()[:40]
-
-
-def callback_url(base: str, transport: str, kind: str, token: str) -> str:
-    return f"{base.rstrip('/')}/sms/{transport}/{kind}/{token}"
 
 
 @dataclass(frozen=True)
 class CallbackAuth:
-    """Who may call our callback URLs: the right token for the kind, and the Basic auth
-    credentials when they are configured."""
+    """Who may call our callback URLs: the token derived for the URL's kind (a token leaked with
+    one URL opens no other), and the Basic auth credentials when they are configured."""
 
     transport: str
-    tokens: Mapping[str, str]  # kind -> token
+    secret: str
     username: str = ""
     password: str = ""
 
     @classmethod
-    def from_secret(
+    def checked(
         cls, transport: str, secret: str, *, username: str = "", password: str = ""
     ) -> CallbackAuth:
         if len(secret) < MIN_SECRET:
             raise ConfigurationError(
-                f"TILFREDS_{transport.upper()}_CALLBACK_SECRET must be at least {MIN_SECRET} "
-                "characters: the callback URLs' tokens are derived from it"
+                f"TILFREDS_SMS_CALLBACK_SECRET must be at least {MIN_SECRET} characters: the "
+                f"{transport} callback URLs' tokens are derived from it"
             )
         if bool(username) != bool(password):
             raise ConfigurationError(
                 f"set both TILFREDS_{transport.upper()}_CALLBACK_USERNAME and _PASSWORD, or neither"
             )
-        tokens = {kind: derive_token(secret, transport, kind) for kind in KINDS}
-        return cls(transport, tokens, username, password)
+        return cls(transport, secret, username, password)
 
     def check(self, request: CallbackRequest) -> None:
         """Raise ``CallbackRefused(403)`` unless the call carries the right token (and Basic
-        auth, when configured). Both are checked whatever the first says, in constant time."""
-        expected = self.tokens.get(request.kind, "")
-        token_ok = hmac.compare_digest(request.token.encode(), expected.encode()) and bool(expected)
-        auth_ok = True
+        auth, when configured). Both are checked whatever the first says."""
+        refused = False
+        try:
+            check_token(request, secret=self.secret, transport=self.transport)
+        except CallbackRefused:
+            refused = True
         if self.username:
-            auth_ok = _basic_matches(
-                request.headers.get("authorization", ""), self.username, self.password
-            )
-        if not (token_ok and auth_ok):
+            try:
+                check_basic_auth(request, username=self.username, password=self.password)
+            except CallbackRefused:
+                refused = True
+        if refused:
             raise CallbackRefused(403, "not authenticated")
 
+    @property
+    def tokens(self) -> dict[str, str]:
+        return {kind: callback_token(self.secret, self.transport, kind) for kind in CALLBACK_KINDS}
+
     def urls(self, base: str) -> dict[str, str]:
+        """The URLs to give the provider, as ``tilfreds sms callbacks`` prints them."""
         return {
-            kind: callback_url(base, self.transport, kind, t) for kind, t in self.tokens.items()
+            kind: base.rstrip("/") + callback_path(self.secret, self.transport, kind)
+            for kind in CALLBACK_KINDS
         }
-
-
-def _basic_matches(header: str, username: str, password: str) -> bool:
-    scheme, _, encoded = header.partition(" ")
-    try:
-        given = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        given = b""
-    wanted = f"{username}:{password}".encode()
-    # compare digests so the comparison does not depend on the lengths either
-    same = hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(wanted).digest())
-    return scheme.lower() == "basic" and same
 
 
 def read_object(request: CallbackRequest) -> dict[str, object]:

@@ -211,9 +211,9 @@ def build(settings: Settings) -> LinkMobilityTransport:
         platform_partner_id=s.linkmobility_platform_partner_id,
         gate_id=s.linkmobility_gate_id,
         source_ton=s.linkmobility_source_ton,
-        auth=CallbackAuth.from_secret(
+        auth=CallbackAuth.checked(
             NAME,
-            s.linkmobility_callback_secret,
+            s.sms_callback_secret,
             username=s.linkmobility_callback_username,
             password=s.linkmobility_callback_password,
         ),

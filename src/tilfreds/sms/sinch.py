@@ -185,9 +185,9 @@ def build(settings: Settings) -> SinchTransport:
             "set TILFREDS_SINCH_CALLBACK_BASE_URL (or TILFREDS_PUBLIC_URL): Sinch posts delivery "
             "reports and replies there"
         )
-    auth = CallbackAuth.from_secret(
+    auth = CallbackAuth.checked(
         NAME,
-        s.sinch_callback_secret,
+        s.sms_callback_secret,
         username=s.sinch_callback_username,
         password=s.sinch_callback_password,
     )
