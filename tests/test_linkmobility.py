@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.http_checks import stopp_reaches_invitations, throttled_then_sent_once
-from tests.peers.http_emulator import CallbackRoute, callback_request, example
+from tests.peers.http_checks import (
+    stopp_reaches_invitations,
+    throttled_then_sent_once,
+    through_the_real_route,
+)
+from tests.peers.http_emulator import CallbackRoute, callback_request, example, serving
 from tests.peers.linkmobility_emulator import LinkMobilityEmulator
+from tilfreds.app import create_app
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
 from tilfreds.runtime import Runtime
@@ -291,3 +296,24 @@ def test_p7_a_stopp_posted_to_the_mo_gate_closes_the_invitation(rt: Runtime, pee
     stopp_reaches_invitations(
         rt, route, emulator, lambda phone: emulator.inject_mo(phone, "2270", "Stopp")
     )
+
+
+def test_p3_p7_reports_and_replies_through_the_real_callback_route(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    with serving(create_app(rt)) as base_url:
+        transport = linkmobility.build(settings(tmp_path))
+        urls = transport._auth.urls(base_url)
+        emulator = LinkMobilityEmulator(
+            gates={"BVldZyQt": urls["receipt"]}, gate_auth=GATE_AUTH, mo_url=urls["inbound"]
+        )
+        transport = linkmobility.build(
+            settings(tmp_path, linkmobility_base_url=f"{emulator.url}/sms")
+        )
+        emulator.report_copies = 2
+        rt.transport = transport
+        with emulator:
+            through_the_real_route(
+                rt, emulator, transport, base_url, lambda p: emulator.inject_mo(p, "2270", "STOPP")
+            )
+        transport.close()

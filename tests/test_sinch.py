@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.http_checks import stopp_reaches_invitations, throttled_then_sent_once
-from tests.peers.http_emulator import CallbackRoute, callback_request, example
+from tests.peers.http_checks import (
+    stopp_reaches_invitations,
+    throttled_then_sent_once,
+    through_the_real_route,
+)
+from tests.peers.http_emulator import CallbackRoute, callback_request, example, serving
 from tests.peers.sinch_emulator import SinchEmulator
+from tilfreds.app import create_app
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
 from tilfreds.runtime import Runtime
@@ -305,3 +310,22 @@ def test_p7_a_stopp_posted_by_sinch_closes_the_invitation(
     stopp_reaches_invitations(
         rt, route, emulator, lambda phone: emulator.inject_mo(phone, "2270", "STOPP")
     )
+
+
+def test_p3_p7_reports_and_replies_through_the_real_callback_route(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    with (
+        serving(create_app(rt)) as base_url,
+        SinchEmulator(callback_auth=AUTH) as emulator,
+    ):
+        transport = sinch.build(
+            settings(tmp_path, sinch_base_url=emulator.url, sinch_callback_base_url=base_url)
+        )
+        emulator.mo_url = transport._auth.urls(base_url)["inbound"]
+        emulator.report_copies = 2  # Sinch retries: the second changes nothing
+        rt.transport = transport
+        through_the_real_route(
+            rt, emulator, transport, base_url, lambda p: emulator.inject_mo(p, "2270", "STOPP")
+        )
+        transport.close()

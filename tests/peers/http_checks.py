@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 from sqlalchemy import select
 
 from tests.peers.http_emulator import CallbackRoute, HttpEmulator
@@ -59,3 +60,35 @@ def stopp_reaches_invitations(
     assert outcome.kind == "objection" and outcome.closed_invitations == 1
     with rt.db.read_only() as session:
         assert session.execute(select(Invitation.status)).scalar_one() == "objected"
+
+
+def through_the_real_route(
+    rt: Runtime,
+    emulator: HttpEmulator,
+    transport: HttpTransport,
+    base_url: str,
+    inject: Callable[[str], object],
+) -> None:
+    """Sent by the worker, reported by the provider to tilfreds's own callback route (served by
+    uvicorn): each message is marked delivered, once, however often the report comes; a forged
+    report changes nothing; a STOPP closes the invitation."""
+    intake(rt, 1, 2)
+    Worker(rt).drain()
+    callbacks = emulator.wait_callbacks()
+    assert callbacks and {cb.attempts[-1] for cb in callbacks} == {200}
+    assert statuses(rt) == [("delivered", None), ("delivered", None)]
+    receipt_url = transport._auth.urls(base_url)["receipt"]
+    forged = [
+        receipt_url.rsplit("/", 1)[0] + "/" + "A" * 32,  # a guessed token
+        transport._auth.urls(base_url)["inbound"],  # the other URL's token
+    ]
+    for url in forged:
+        answer = httpx.post(url, json=callbacks[0].payload)  # without the Basic auth, too
+        assert answer.status_code == 403 and "payload" not in answer.text
+    assert httpx.post(receipt_url, content=b"{", auth=callbacks[0].auth).status_code == 400
+    assert statuses(rt) == [("delivered", None), ("delivered", None)]
+    inject("+4740000001")
+    emulator.wait_callbacks()
+    with rt.db.read_only() as session:
+        objected = session.execute(select(Invitation.status).order_by(Invitation.id)).scalars()
+        assert list(objected) == ["objected", "sent"]

@@ -8,15 +8,18 @@ from __future__ import annotations
 import base64
 import json
 import queue
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from tilfreds.sms.transport import (
     CallbackRefused,
@@ -203,6 +206,24 @@ def callback_request(
         headers=headers,
         body=json.dumps(payload).encode() if body is None else body,
     )
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` (tilfreds's own) on a real uvicorn server on a free local port; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 class CallbackRoute:
