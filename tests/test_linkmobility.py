@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from tests.peers.http_checks import (
+    mangled,
+    reads_or_refuses_with_400,
     stopp_reaches_invitations,
     throttled_then_sent_once,
     through_the_real_route,
@@ -20,7 +25,7 @@ from tests.peers.linkmobility_emulator import LinkMobilityEmulator
 from tilfreds.app import create_app
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
-from tilfreds.runtime import Runtime
+from tilfreds.runtime import Runtime, build_runtime
 from tilfreds.sms import linkmobility
 from tilfreds.sms.transport import (
     CallbackRefused,
@@ -33,6 +38,7 @@ from tilfreds.sms.transport import (
     Rejected,
     Submitted,
 )
+from tilfreds.sms_check import callback_urls
 
 GATE_AUTH = ("link-gate", "gate-password")
 Peer = tuple[LinkMobilityEmulator, CallbackRoute, linkmobility.LinkMobilityTransport]
@@ -51,6 +57,9 @@ def settings(tmp_path: Path, **overrides: str) -> Settings:
         "linkmobility_callback_password": GATE_AUTH[1],
     } | overrides
     return Settings(**values)  # type: ignore[arg-type]
+
+
+PARSER = linkmobility.build(settings(Path("var")))  # only parses: never started, sends nothing
 
 
 @pytest.fixture
@@ -317,3 +326,32 @@ def test_p3_p7_reports_and_replies_through_the_real_callback_route(
                 rt, emulator, transport, base_url, lambda p: emulator.inject_mo(p, "2270", "STOPP")
             )
         transport.close()
+
+
+def test_p13_chosen_by_the_runtime_with_the_gate_urls_sms_callbacks_prints(tmp_path: Path) -> None:
+    values = settings(tmp_path).model_dump() | {
+        "sms_transport": "linkmobility",
+        "sms_callback_secret": "",
+        "public_url": "https://survey.example.no",
+    }
+    rt = build_runtime(Settings(**values))
+    transport = rt.transport
+    assert isinstance(transport, linkmobility.LinkMobilityTransport)
+    assert callback_urls(rt) == transport._auth.urls("https://survey.example.no")
+    rt.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("receipt", "linkmobility_delivery_report.json"), ("inbound", "linkmobility_mo.json")],
+)
+@settings_hypothesis(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_p7_any_mangled_gate_call_is_read_or_refused_with_400(
+    kind: str, name: str, data: st.DataObject
+) -> None:
+    transport = PARSER
+    body = data.draw(mangled(example(name)))
+    reads_or_refuses_with_400(
+        lambda: transport.parse_callback(request(transport, None, kind=kind, body=body))
+    )

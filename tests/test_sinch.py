@@ -8,8 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from tests.peers.http_checks import (
+    mangled,
+    reads_or_refuses_with_400,
     stopp_reaches_invitations,
     throttled_then_sent_once,
     through_the_real_route,
@@ -19,7 +24,7 @@ from tests.peers.sinch_emulator import SinchEmulator
 from tilfreds.app import create_app
 from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
-from tilfreds.runtime import Runtime
+from tilfreds.runtime import Runtime, build_runtime
 from tilfreds.sms import sinch
 from tilfreds.sms.transport import (
     CallbackRefused,
@@ -32,6 +37,7 @@ from tilfreds.sms.transport import (
     Rejected,
     Submitted,
 )
+from tilfreds.sms_check import callback_urls
 
 SECRET = "s" * 40
 AUTH = ("sinch-callbacks", "cb-password")
@@ -48,6 +54,9 @@ def settings(tmp_path: Path, **overrides: str) -> Settings:
         "public_url": "https://survey.example.no",
     } | overrides
     return Settings(**values)  # type: ignore[arg-type]
+
+
+PARSER = sinch.build(settings(Path("var")))  # only parses: never started, sends nothing
 
 
 @pytest.fixture
@@ -329,3 +338,32 @@ def test_p3_p7_reports_and_replies_through_the_real_callback_route(
             rt, emulator, transport, base_url, lambda p: emulator.inject_mo(p, "2270", "STOPP")
         )
         transport.close()
+
+
+def test_p14_chosen_by_the_runtime_with_the_urls_sms_callbacks_prints(tmp_path: Path) -> None:
+    """TILFREDS_SMS_TRANSPORT=sinch loads this adapter, with the callback secret generated on
+    SQLite; the receipt URL each batch carries is the one ``tilfreds sms callbacks`` prints."""
+    values = settings(tmp_path).model_dump() | {"sms_transport": "sinch", "sms_callback_secret": ""}
+    rt = build_runtime(Settings(**values))
+    transport = rt.transport
+    assert isinstance(transport, sinch.SinchTransport)
+    urls = callback_urls(rt)
+    assert urls is not None and urls["receipt"] == transport._receipt_url
+    assert urls["inbound"].startswith("https://survey.example.no/sms/sinch/inbound/")
+    rt.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("receipt", "sinch_recipient_delivery_report.json"), ("inbound", "sinch_mo_text.json")],
+)
+@settings_hypothesis(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_p7_any_mangled_callback_is_read_or_refused_with_400(
+    kind: str, name: str, data: st.DataObject
+) -> None:
+    transport = PARSER
+    body = data.draw(mangled(example(name)))
+    reads_or_refuses_with_400(
+        lambda: transport.parse_callback(request(transport, None, kind=kind, body=body))
+    )

@@ -4,9 +4,11 @@ posted by the provider reaches the invitations domain (P7)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.peers.http_emulator import CallbackRoute, HttpEmulator
@@ -15,7 +17,7 @@ from tilfreds.invitations.inbound import receive_sms
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.runtime import Runtime
 from tilfreds.sms.http import HttpTransport
-from tilfreds.sms.transport import InboundSms
+from tilfreds.sms.transport import CallbackRefused, InboundSms
 from tilfreds.worker import Worker
 
 
@@ -92,3 +94,34 @@ def through_the_real_route(
     with rt.db.read_only() as session:
         objected = session.execute(select(Invitation.status).order_by(Invitation.id)).scalars()
         assert list(objected) == ["objected", "sent"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def mangled(draw: st.DrawFn, example: dict[str, object]) -> bytes:
+    """A documented payload with fields replaced, dropped or added, or raw bytes."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=64))
+    payload = dict(example)
+    for key in draw(st.lists(st.sampled_from(sorted(example)), max_size=3)):
+        if draw(st.booleans()):
+            payload[key] = draw(JSON)
+        else:
+            payload.pop(key, None)
+    return json.dumps(payload).encode()
+
+
+def reads_or_refuses_with_400(parse: Callable[[], list[object]]) -> None:
+    """What a provider posts is read or refused as not understood: never another error."""
+    try:
+        parse()
+    except CallbackRefused as refused:
+        assert refused.status == 400
