@@ -11,7 +11,7 @@ import httpx
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.peers.http_emulator import CallbackRoute, HttpEmulator
+from tests.peers.http_emulator import CallbackRoute, HttpEmulator, callback_request
 from tests.test_worker import intake, statuses
 from tilfreds.invitations.inbound import receive_sms
 from tilfreds.invitations.models import Invitation, Message
@@ -119,9 +119,13 @@ def mangled(draw: st.DrawFn, example: dict[str, object]) -> bytes:
     return json.dumps(payload).encode()
 
 
-def reads_or_refuses_with_400(parse: Callable[[], list[object]]) -> None:
-    """What a provider posts is read or refused as not understood: never another error."""
+def reads_or_refuses_with_400(
+    transport: HttpTransport, kind: str, body: bytes, auth: tuple[str, str]
+) -> None:
+    """What a provider posts, with the right token and credentials, is read or refused as not
+    understood (400): never another error."""
+    request = callback_request(transport._auth.tokens, None, kind=kind, auth=auth, body=body)
     try:
-        parse()
+        transport.parse_callback(request)
     except CallbackRefused as refused:
         assert refused.status == 400

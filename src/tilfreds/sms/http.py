@@ -25,11 +25,13 @@ from tilfreds.sms.transport import (
     CALLBACK_KINDS,
     CallbackRefused,
     CallbackRequest,
+    InboundSms,
     InDoubt,
     NotTaken,
     OutboundSms,
     Outcome,
     Provider,
+    Receipt,
     Rejected,
     Submitted,
     TransportEvents,
@@ -259,4 +261,7 @@ class HttpTransport:
         return self._http.send_window(window, self._send)
 
     def _send(self, client: httpx.Client, sms: OutboundSms) -> Outcome:
+        raise NotImplementedError
+
+    def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
         raise NotImplementedError
