@@ -30,6 +30,7 @@ from tilfreds.sms.transport import (
     CallbackRefused,
     CallbackRequest,
     InboundSms,
+    InDoubt,
     NotTaken,
     OutboundSms,
     Receipt,
@@ -173,6 +174,15 @@ def test_p3_with_many_in_flight_a_message_reported_not_taken_was_never_taken(
     assert all(isinstance(o, Submitted | NotTaken) for o in outcomes)
     assert taken == {sinch.provider_id(b["id"], b["to"][0]) for b in emulator.batches}
     assert len(taken) < 60
+
+
+def test_p3_taken_without_an_id_is_in_doubt_never_failed(
+    peer: tuple[SinchEmulator, CallbackRoute, sinch.SinchTransport],
+) -> None:
+    emulator, _, transport = peer
+    emulator.fail_next(201)  # a 2xx whose body names no batch
+    [outcome] = transport.send_window([sms(1)])
+    assert isinstance(outcome, InDoubt)
 
 
 def test_p3_a_bad_number_is_rejected_for_good_with_sinch_code(

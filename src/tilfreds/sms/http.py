@@ -157,10 +157,14 @@ def outcome_of_error(exc: httpx.HTTPError) -> Outcome:
     return InDoubt(f"no answer from the provider: {type(exc).__name__}")
 
 
-def outcome_of_refusal(transport: str, status: int, error_code: str | None) -> Outcome:
-    """A non-2xx answer to a send: throttled or down (try later), our account or settings are
-    wrong (try later, loudly: the operator must fix it, and no message may be lost meanwhile),
-    or something about this one message (rejected for good)."""
+def outcome_without_id(transport: str, status: int, error_code: str | None) -> Outcome:
+    """An answer to a send that gives no id: taken under an id we do not know (in doubt),
+    throttled or down (try later), our account or settings are wrong (try later, loudly: the
+    operator must fix them, and no message may be lost meanwhile), or something about this one
+    message (rejected for good)."""
+    if 200 <= status < 300:  # taken, but the answer did not say under which id
+        log.error("%s answered HTTP %d without the message's id", transport, status)
+        return InDoubt(f"provider answered HTTP {status} without an id")
     if status == 429 or status >= 500:
         return NotTaken(f"provider answered HTTP {status}")
     if status in (401, 403):

@@ -21,8 +21,6 @@ carries its own secret token.
 
 from __future__ import annotations
 
-import logging
-
 import httpx
 
 from tilfreds.config import Settings
@@ -33,7 +31,7 @@ from tilfreds.sms.http import (
     HttpTransport,
     e164,
     field,
-    outcome_of_refusal,
+    outcome_without_id,
     read_object,
     response_object,
     submitted,
@@ -49,8 +47,6 @@ from tilfreds.sms.transport import (
     Receipt,
     ReceiptState,
 )
-
-log = logging.getLogger(__name__)
 
 NAME = "linkmobility"
 DELIVERED = 1001
@@ -122,10 +118,8 @@ class LinkMobilityTransport(HttpTransport):
         message_id = answer.get("messageId")
         if response.status_code == 200 and isinstance(message_id, str) and message_id:
             return submitted(message_id, sms.body)
-        if response.is_success:  # taken, but we cannot tell under which id
-            log.error("linkmobility answered %d without a messageId", response.status_code)
         code = answer.get("resultCode")
-        return outcome_of_refusal(
+        return outcome_without_id(
             NAME, response.status_code, str(code) if isinstance(code, int) else None
         )
 

@@ -20,8 +20,6 @@ both.
 
 from __future__ import annotations
 
-import logging
-
 import httpx
 
 from tilfreds.config import Settings
@@ -32,7 +30,7 @@ from tilfreds.sms.http import (
     HttpTransport,
     e164,
     field,
-    outcome_of_refusal,
+    outcome_without_id,
     read_object,
     response_object,
     submitted,
@@ -48,8 +46,6 @@ from tilfreds.sms.transport import (
     Receipt,
     ReceiptState,
 )
-
-log = logging.getLogger(__name__)
 
 NAME = "sinch"
 # the regions of the SMS REST API; only "eu" keeps the data in the EU/EEA (P14)
@@ -111,10 +107,8 @@ class SinchTransport(HttpTransport):
         answer = response_object(response)
         if response.status_code in (200, 201) and isinstance(answer.get("id"), str):
             return submitted(provider_id(str(answer["id"]), sms.to), sms.body)
-        if response.is_success:  # taken, but we cannot tell under which id
-            log.error("sinch answered %d without a batch id", response.status_code)
         code = answer.get("code")
-        return outcome_of_refusal(
+        return outcome_without_id(
             NAME, response.status_code, code if isinstance(code, str) else None
         )
 
