@@ -117,11 +117,12 @@ def link_parts(
         index_elements=["transport", "provider_id"],
         set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
     ).returning(_parts.c.message_id, _parts.c.state)
-    rows = sorted(
-        (pid[:64], mid, n)
+    given = {  # an id given twice (a provider's quirk) is kept once: one row per id
+        pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
-    )
+    }
+    rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
     early = session.execute(
         stmt,
         [
