@@ -115,7 +115,7 @@ def test_p3_each_part_of_a_long_message_reports_for_the_message(peer: Peer) -> N
 
 def test_p3_norwegian_and_ucs2_text_arrive_intact(peer: Peer) -> None:
     emulator, _, transport = peer
-    texts = ["Hei Ærlige Øystein på Åsen: æøå ÆØÅ €", "Takk for svaret “du” – ✓ 😊"]
+    texts = ["Hei Ærlige Øystein på Åsen: æøå ÆØÅ €", "Takk for svaret “du” – ✓ ½"]
     outcomes = transport.send_window([sms(n, body) for n, body in enumerate(texts)])
     assert [(o.encoding, o.segments) for o in outcomes if isinstance(o, Submitted)] == [
         ("GSM-7", 1),
@@ -123,6 +123,12 @@ def test_p3_norwegian_and_ucs2_text_arrive_intact(peer: Peer) -> None:
     ]
     arrived = {m["refId"]: m["userData"] for m in emulator.messages}  # sent concurrently
     assert [arrived[str(n)] for n in range(len(texts))] == texts
+
+
+def test_p3_a_character_beyond_ucs2_is_rejected_for_good_as_link_documents(peer: Peer) -> None:
+    _, _, transport = peer
+    [outcome] = transport.send_window([sms(1, "Takk 😊")])
+    assert isinstance(outcome, Rejected) and outcome.permanent and outcome.error_code == "4003"
 
 
 def test_p7_a_reply_posted_to_the_mo_gate_reaches_us(peer: Peer) -> None:

@@ -87,7 +87,10 @@ class LinkMobilityEmulator(HttpEmulator):
             return _error(400, 106000, "invalid sourceTON")
         if message.get("destinationTON", "MSISDN") == "MSISDN" and not MSISDN.match(destination):
             return _error(400, 2106, "Number error")
-        if not isinstance(message.get("userData"), str):
+        text = message.get("userData")
+        # "any character in the UTF-8 2-byte character set (Unicode 4-byte characters are not
+        # supported)": the document names no error for them; we answer Invalid user data
+        if not isinstance(text, str) or any(ord(c) > 0xFFFF for c in text):
             return _error(400, 4003, "Invalid user data")
         gates = message.get("deliveryReportGates", [])
         if message.get("useDeliveryReport", True) and (
