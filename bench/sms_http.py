@@ -70,7 +70,8 @@ def rate(url: str, *, messages: int, in_flight: int) -> float:
     start = time.perf_counter()
     for _ in range(messages // WINDOW):
         outcomes = transport.send_window(window)
-        assert all(isinstance(o, Submitted) for o in outcomes)
+        failed = [o for o in outcomes if not isinstance(o, Submitted)]
+        assert not failed, failed[:3]
     elapsed = time.perf_counter() - start
     transport.close()
     return (messages // WINDOW) * WINDOW / elapsed

@@ -41,6 +41,11 @@ class Callback:
     attempts: list[int] = field(default_factory=list)  # HTTP status per attempt (0: no answer)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 refuses a burst of new connections
+
+
 class HttpEmulator:
     """Subclasses implement ``route(method, path, headers, body) -> (status, json)``."""
 
@@ -71,8 +76,7 @@ class HttpEmulator:
             def log_message(self, format: str, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._faults: list[int] = []
         self.delay = 0.0  # seconds before answering a send
