@@ -63,6 +63,52 @@ class Settings(BaseSettings):
         description="Allow the dev transport (whose phone page needs no sign-in) off SQLite.",
     )
     sms_sender: str = Field(default="2270", description="Numeric sender, so customers can reply.")
+    # Sinch SMS REST API (TILFREDS_SMS_TRANSPORT=sinch); see docs/sms.md, "Sinch"
+    sinch_service_plan_id: str = Field(default="", description="Sinch service plan id.")
+    sinch_api_token: str = Field(default="", description="Sinch REST API token (Bearer).")
+    sinch_region: str = Field(
+        default="eu", description="Sinch SMS region; only the EU region is accepted (P14)."
+    )
+    sinch_base_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Override the API address (tests, emulator); empty: the region's address.",
+    )
+    sinch_callback_base_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Public address of tilfreds that Sinch calls back; empty: TILFREDS_PUBLIC_URL.",
+    )
+    sinch_callback_username: str = Field(
+        default="", description="Basic auth user Sinch sends on callbacks; empty: none."
+    )
+    sinch_callback_password: str = Field(default="", description="Basic auth password for it.")
+
+    # LINK Mobility SMS REST API (TILFREDS_SMS_TRANSPORT=linkmobility); see docs/sms.md
+    linkmobility_base_url: str = Field(
+        default="https://n-eu.linkmobility.io/sms",
+        pattern=r"^https?://\S+$",
+        description="The base URL LINK Mobility assigned to the account (ends in /sms).",
+    )
+    linkmobility_username: str = Field(default="", description="LINK Mobility API user.")
+    linkmobility_password: str = Field(default="", description="LINK Mobility API password.")
+    linkmobility_platform_id: str = Field(default="", description="platformId from LINK.")
+    linkmobility_platform_partner_id: str = Field(
+        default="", description="platformPartnerId from LINK."
+    )
+    linkmobility_gate_id: str = Field(
+        default="", description="Gate id LINK set up for delivery reports to our receipt URL."
+    )
+    linkmobility_source_ton: Literal["SHORTNUMBER", "MSISDN"] = Field(
+        default="SHORTNUMBER", description="How LINK reads TILFREDS_SMS_SENDER."
+    )
+    linkmobility_callback_username: str = Field(
+        default="", description="Basic auth user set on the LINK gates (required)."
+    )
+    linkmobility_callback_password: str = Field(
+        default="", description="Basic auth password set on the LINK gates (required)."
+    )
+
     default_region: str = Field(default="NO", description="Region for phone numbers without +code.")
     default_locale: str = "nb"
 
