@@ -328,43 +328,30 @@ class Smsc:
     def take(self, system_id: str, sm: Sm, message_id: str, source_ton: int) -> None:
         udh, payload = split_udh(sm.esm_class, sm.short_message)
         if udh is None:
-            text = decode(payload, sm.data_coding)
-            self._store(
-                Received(
-                    system_id,
-                    sm.source,
-                    sm.destination,
-                    text,
-                    sm.data_coding,
-                    1,
-                    [message_id],
-                    source_ton,
-                )
+            whole, ids = payload, [message_id]
+        else:
+            reference, total, sequence = udh
+            key = (system_id, sm.source, sm.destination, reference, total)
+            self._parts.setdefault(key, {})[sequence] = payload
+            self._part_ids.setdefault(key, {})[sequence] = message_id
+            if len(self._parts[key]) < total:
+                return
+            parts, part_ids = self._parts.pop(key), self._part_ids.pop(key)
+            whole = b"".join(parts[i] for i in sorted(parts))
+            ids = [part_ids[i] for i in sorted(part_ids)]
+        text = decode(whole, sm.data_coding)
+        self._store(
+            Received(
+                system_id,
+                sm.source,
+                sm.destination,
+                text,
+                sm.data_coding,
+                len(ids),
+                ids,
+                source_ton,
             )
-            return
-        reference, total, sequence = udh
-        key = (system_id, sm.source, sm.destination, reference, total)
-        parts = self._parts.setdefault(key, {})
-        parts[sequence] = payload
-        ids = self._part_ids.setdefault(key, {})
-        ids[sequence] = message_id
-        if len(parts) == total:
-            del self._parts[key], self._part_ids[key]
-            data = b"".join(parts[i] for i in sorted(parts))
-            text = decode(data, sm.data_coding)
-            msg_ids = [ids[i] for i in sorted(ids)]
-            self._store(
-                Received(
-                    system_id,
-                    sm.source,
-                    sm.destination,
-                    text,
-                    sm.data_coding,
-                    total,
-                    msg_ids,
-                    source_ton,
-                )
-            )
+        )
 
     def _store(self, message: Received) -> None:
         self.received.append(message)
