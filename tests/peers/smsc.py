@@ -241,7 +241,7 @@ class Smsc:
             self._server.close()
             for s in list(self._sessions):
                 s.transport.abort()
-            loop.stop()
+            loop.call_soon(loop.stop)  # after the aborts have closed their sockets
 
         loop.call_soon_threadsafe(shut)
 
