@@ -15,8 +15,8 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
+from tilfreds.db import ids_in
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
-from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.invitations.texts import invitation_sms
