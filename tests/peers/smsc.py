@@ -362,8 +362,14 @@ class Smsc:
             with open(self.record_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(message.__dict__, ensure_ascii=False) + "\n")
 
-    def queue_receipt(self, system_id: str, pdu_body: bytes) -> None:
-        session = next((s for s in self._sessions if s.receives and s.system_id == system_id), None)
+    def queue_receipt(self, origin: _Session, pdu_body: bytes) -> None:
+        """To the session the message came on if it can receive and is still there, else to
+        another receiving session of the same system_id, else kept until one binds."""
+        system_id = origin.system_id
+        session = origin if origin.receives and origin in self._sessions else None
+        session = session or next(
+            (s for s in self._sessions if s.receives and s.system_id == system_id), None
+        )
         if session is None:
             self._pending_receipts.setdefault(system_id, []).append(pdu_body)
         else:
@@ -504,10 +510,10 @@ class _Session(asyncio.Protocol):
             pdu = smsc.receipt(self.system_id, sm, message_id, number)
             if smsc.receipt_delay:
                 asyncio.get_running_loop().call_later(
-                    smsc.receipt_delay, smsc.queue_receipt, self.system_id, pdu
+                    smsc.receipt_delay, smsc.queue_receipt, self, pdu
                 )
             else:
-                smsc.queue_receipt(self.system_id, pdu)
+                smsc.queue_receipt(self, pdu)
         return True
 
 

@@ -81,7 +81,9 @@ class Pending:
 
 
 class RateLimit:
-    """At most ``rate`` acquisitions per second, evenly spaced (a token bucket of depth one)."""
+    """At most ``rate`` acquisitions per second, evenly spaced. A caller a little late (a sleep
+    that overran, a busy thread) keeps its schedule, so the rate holds over time; after an idle
+    spell longer than one interval the schedule restarts from now, never with a burst."""
 
     def __init__(
         self,
@@ -97,7 +99,7 @@ class RateLimit:
         if not self.interval:
             return
         now = self.clock()
-        at = max(now, self._next)
+        at = self._next if now - self._next <= self.interval else now
         if at > now:
             self.sleep(at - now)
         self._next = at + self.interval

@@ -47,6 +47,9 @@ from tilfreds.sms.transport import (
 
 log = logging.getLogger(__name__)
 EVENT_BATCH = 2000
+# how long a batch of receipts waits for more: fewer, larger transactions when thousands a
+# second come in, at the cost of this much delay for a lone receipt
+EVENT_LINGER = 0.05
 
 
 @dataclass
@@ -203,9 +206,10 @@ class SmppTransport:
                 stopping = True
             else:
                 batch.append(first)
+            until = time.monotonic() + EVENT_LINGER
             while len(batch) < EVENT_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
