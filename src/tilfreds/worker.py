@@ -23,14 +23,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, receipts
 from tilfreds.invitations.outbox import take
+from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
 
 log = logging.getLogger(__name__)
 Answer = Submitted | Rejected | InDoubt  # what the worker records; NotTaken is given back
+UNMATCHED_AFTER = timedelta(hours=1)  # receipts matching no message this long are reported
 
 
 def new_worker_id() -> str:
@@ -86,6 +88,7 @@ class Worker:
                 session, now=now, resend_in_doubt=self._resend_in_doubt
             )
             expired = expire_overdue(session, now=now)
+            stray = receipts.unmatched(session, older_than=now - UNMATCHED_AFTER)
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
                 "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
@@ -94,6 +97,13 @@ class Worker:
                 recovery.failed,
                 recovery.requeued,
                 expired,
+            )
+        if stray:
+            log.warning(
+                "%d delivery receipts match no message after %s; kept in message_parts for "
+                "reconciliation (docs/sms.md)",
+                stray,
+                UNMATCHED_AFTER,
             )
 
     def run_once(self) -> Pass:
@@ -148,13 +158,13 @@ class Worker:
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
 
-    def _record(self, session: Session, outcomes: dict[int, Answer], *, now: datetime) -> None:
-        if outcomes:
-            jobs.record_outcomes(
+    def _record(self, session: Session, answers: dict[int, Answer], *, now: datetime) -> None:
+        if answers:
+            record_outcomes(
                 session,
                 worker_id=self.id,
                 transport=self.rt.transport.name,
-                outcomes=outcomes,
+                outcomes=answers,
                 now=now,
                 resend_in_doubt=self._resend_in_doubt,
             )
