@@ -83,9 +83,12 @@ class Pending:
 
 
 class RateLimit:
-    """At most ``rate`` acquisitions per second, evenly spaced. A caller a little late (a sleep
-    that overran, a busy thread) keeps its schedule, so the rate holds over time; after an idle
-    spell longer than one interval the schedule restarts from now, never with a burst."""
+    """At most ``rate`` acquisitions per second, evenly spaced. A caller up to ``SLACK`` late (a
+    sleep that overran, a thread the machine kept waiting) catches up, so the rate holds over
+    time and no second gets more than ``SLACK`` worth extra; after a longer pause the schedule
+    restarts from now, with no burst."""
+
+    SLACK = 0.05  # seconds
 
     def __init__(
         self,
@@ -101,7 +104,7 @@ class RateLimit:
         if not self.interval:
             return
         now = self.clock()
-        at = self._next if now - self._next <= self.interval else now
+        at = self._next if now - self._next <= max(self.interval, self.SLACK) else now
         if at > now:
             self.sleep(at - now)
         self._next = at + self.interval
