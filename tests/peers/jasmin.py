@@ -195,8 +195,10 @@ class Jasmin:
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         vhost = _rabbitmq_vhost(f"tilfreds-peers-{self.ports.smpp}")
         self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.ports.redis), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            [
+                *("redis-server", "--port", str(self.ports.redis), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
             stdout=subprocess.DEVNULL,
         )
         config = self.folder / "etc" / "jasmin.cfg"
