@@ -29,6 +29,7 @@ from typing import IO
 
 import pytest
 
+from tests.peers import processes
 from tests.peers.smsc import Smsc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,13 +253,7 @@ class Jasmin:
 
     def stop(self) -> None:
         for proc in (self.proc, self.redis):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            processes.stop(proc)
         if self._log is not None:
             self._log.close()
 
