@@ -47,6 +47,61 @@ class Settings(BaseSettings):
     )
     sms_sender: str = Field(default="2270", description="Numeric sender, so customers can reply.")
     default_region: str = Field(default="NO", description="Region for phone numbers without +code.")
+
+    # SMPP (TILFREDS_SMS_TRANSPORT=smpp): see docs/sms.md, section "SMPP"
+    smpp_host: str = Field(default="127.0.0.1", description="The SMSC's host name or address.")
+    smpp_port: int = Field(default=2775, ge=1, le=65535, description="The SMSC's SMPP port.")
+    smpp_system_id: str = Field(default="", max_length=15, description="Bind system_id.")
+    smpp_password: str = Field(default="", max_length=8, description="Bind password.")
+    smpp_system_type: str = Field(default="", max_length=12, description="Bind system_type.")
+    smpp_tls: bool = Field(default=False, description="Speak SMPP over TLS.")
+    smpp_tls_ca_file: str = Field(
+        default="", description="CA certificates (PEM) that sign the SMSC's; empty: the system's."
+    )
+    smpp_binds: int = Field(
+        default=1, ge=1, le=32, description="Transceiver binds opened; messages spread over them."
+    )
+    smpp_window: int = Field(
+        default=50, ge=1, le=10_000, description="submit_sm in flight per bind, unanswered."
+    )
+    smpp_rate: float = Field(
+        default=0.0, ge=0, description="Most submit_sm per second per bind; 0 is no limit."
+    )
+    smpp_enquire_link_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Idle time before an enquire_link is sent."
+    )
+    smpp_response_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Wait this long for a submit_sm_resp; then the connection is renewed and "
+        "the unanswered messages are in doubt.",
+    )
+    smpp_throttle_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="First back-off of a bind the SMSC throttled (ESME_RTHROTTLED, "
+        "ESME_RMSGQFUL); doubles while it goes on, up to 60 s.",
+    )
+    smpp_source_ton: int = Field(
+        default=0, ge=0, le=6, description="TON of a numeric sender without + (short code)."
+    )
+    smpp_source_npi: int = Field(default=1, ge=0, le=18, description="NPI of a numeric sender.")
+    smpp_submit_id_base: Literal[0, 10, 16] = Field(
+        default=0,
+        description="Base of the message ids in submit_sm_resp (10 or 16) so receipts match "
+        "whatever base they use; 0 compares ids as text.",
+    )
+    smpp_receipt_id_base: Literal[0, 10, 16] = Field(
+        default=0, description="Base of the id in the receipt text; 0: as submit_sm_resp."
+    )
+    smpp_provider_name: str = Field(
+        default="", description="Who runs the SMSC, for the register of processors (P13)."
+    )
+    smpp_provider_country: str = Field(
+        default="", description="ISO 3166-1 alpha-2 country the SMSC processes data in (P14)."
+    )
     default_locale: str = "nb"
 
     invite_delay_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)

@@ -173,7 +173,7 @@ class Received:
 @dataclass
 class Faults:
     drop_at_submit: int | None = None  # close the connection on receiving the Nth submit from now
-    throttle_next: int = 0  # answer the next N submits with throttle_status
+    throttle_next: int = 0  # answer the next N submits with throttle_status (any error status)
     throttle_status: int = RTHROTTLED
     delay: float = 0.0  # seconds before each response
     out_of_order: bool = False  # answer the PDUs of one read in reverse order
@@ -194,6 +194,9 @@ class Smsc:
     received: list[Received] = field(default_factory=list)
     submits: int = 0
     enquire_links: int = 0
+    enquire_link_resps: int = 0
+    unbinds: int = 0
+    deliver_statuses: list[int] = field(default_factory=list)  # our deliver_sm answered so
     binds: int = 0
     _sessions: list[_Session] = field(default_factory=list)
     _parts: dict[tuple[str, str, str, int, int], dict[int, bytes]] = field(default_factory=dict)
@@ -403,12 +406,12 @@ class _Session(asyncio.Protocol):
         out: list[bytes] = []
         pos = 0
         while len(buf) - pos >= 16:
-            length, command, _status, sequence = HEADER.unpack_from(buf, pos)
+            length, command, status, sequence = HEADER.unpack_from(buf, pos)
             if len(buf) - pos < length:
                 break
             body = buf[pos + 16 : pos + length]
             pos += length
-            if self.handle(command, sequence, body, out) is False:
+            if self.handle(command, status, sequence, body, out) is False:
                 self.buffer = b""
                 return
         self.buffer = buf[pos:]
@@ -426,10 +429,18 @@ class _Session(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.write(data)
 
-    def handle(self, command: int, sequence: int, body: bytes, out: list[bytes]) -> bool:
+    def handle(
+        self, command: int, status: int, sequence: int, body: bytes, out: list[bytes]
+    ) -> bool:
         smsc = self.smsc
+        if command == DELIVER_SM | RESP:
+            smsc.deliver_statuses.append(status)
+            return True
+        if command == ENQUIRE_LINK | RESP:
+            smsc.enquire_link_resps += 1
+            return True
         if command & RESP:
-            return True  # deliver_sm_resp, enquire_link_resp, unbind_resp
+            return True  # unbind_resp
         if command in (BIND_RX, BIND_TX, BIND_TRX):
             system_id, pos = _cstr(body, 0)
             password, _ = _cstr(body, pos)
@@ -453,6 +464,7 @@ class _Session(asyncio.Protocol):
             out.append(HEADER.pack(16, ENQUIRE_LINK | RESP, ROK, sequence))
             return True
         if command == UNBIND:
+            smsc.unbinds += 1
             self.transport.write(b"".join(out) + HEADER.pack(16, UNBIND | RESP, ROK, sequence))
             out.clear()
             self.transport.close()
