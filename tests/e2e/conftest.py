@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import PG_URL
+from tests.peers.jasmin import jasmin  # noqa: F401 - the Jasmin peer, a session fixture
 from tests.postgres import prepare_postgres
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
