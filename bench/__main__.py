@@ -13,13 +13,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import audit_verify, claim, intake, send_worker
+from bench import audit_verify, claim, intake, send_worker, sms_dispatch
 from bench.common import DEFAULT_PG_URL, ROOT, machine_facts, postgres_version
 from bench.report import Results, render, targets
 from tilfreds.config import Settings
 
 console = Console()
-PARTS = ("intake", "worker", "claim", "audit")
+PARTS = ("intake", "worker", "claim", "audit", "sms_dispatch")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -38,6 +38,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--small-queue", type=int, default=1000, help="due messages for the short claim (1000)")
     add("--claims", type=int, default=50, help="claims timed at each queue length (50)")
     add("--audit-entries", type=int, default=1_000_000, help="audit log length (1M)")
+    add("--sms-messages", type=int, default=20_000, help="messages sent over SMPP (20000)")
+    add("--smpp-window", type=int, default=50, help="submit_sm in flight, both contenders (50)")
+    add("--smpp-rate", type=float, default=200.0, help="per-bind rate limit measured (200/s)")
+    add("--rate-seconds", type=float, default=30.0, help="span the rate is measured over (30)")
+    add("--smsc-port", type=int, default=27751, help="port of the SMSC simulator (27751)")
     add("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     add("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL benchmark database (emptied)")
     add("--no-postgres", action="store_true", help="SQLite only (claim and audit are skipped)")
@@ -50,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--messages, --batch-size, --repeat, --claims >= 1; --requests >= 2")
     if not 1 <= args.small_queue < args.backlog or args.audit_entries < 1:
         parser.error("need 1 <= --small-queue < --backlog and --audit-entries >= 1")
+    if min(args.sms_messages, args.smpp_window) < 1 or min(args.smpp_rate, args.rate_seconds) <= 0:
+        parser.error("--sms-messages, --smpp-window >= 1; --smpp-rate, --rate-seconds > 0")
     if args.small_queue < args.batch_size:
         parser.error("--small-queue must hold at least one batch")
     if (
@@ -72,6 +79,10 @@ def command_line(args: argparse.Namespace) -> str:
         "small_queue",
         "claims",
         "audit_entries",
+        "sms_messages",
+        "smpp_window",
+        "smpp_rate",
+        "rate_seconds",
         "only",
     ):
         if getattr(args, name) != getattr(defaults, name):
@@ -126,6 +137,20 @@ def main(argv: list[str]) -> int:
     if pg and "audit" in args.parts:
         console.rule("audit verify of a long log")
         results.audit = audit_verify.run(pg_url=args.pg_url, entries=args.audit_entries)
+
+    if pg and "sms_dispatch" in args.parts:
+        console.rule("SMS dispatch over SMPP")
+        with tempfile.TemporaryDirectory(prefix="tilfreds-bench-") as tmp:
+            results.sms = sms_dispatch.run(
+                pg_url=args.pg_url,
+                workdir=Path(tmp),
+                messages=args.sms_messages,
+                window=args.smpp_window,
+                repeat=args.repeat,
+                port=args.smsc_port,
+                rate=args.smpp_rate,
+                rate_seconds=args.rate_seconds,
+            )
 
     text = render(command=command_line(args), facts=machine_facts(pg), results=results)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,9 @@ from bench.common import md_table as _table
 from bench.intake import COUNTED, WARMUP, IntakeResult, ratios
 from bench.notes import notes
 from bench.send_worker import WorkerResult
+from bench.sms_dispatch import DispatchResult
+from bench.sms_dispatch import section as _sms
+from bench.sms_dispatch import target_rows as _sms_targets
 
 NAMES = {"sqlite": "SQLite (temp file)", "postgresql": "PostgreSQL", "-": "—"}
 INTAKE_TARGET = 0.2  # tilfreds req/s over the bare endpoint's, PostgreSQL
@@ -28,6 +31,7 @@ class Results:
     intake: list[IntakeResult] = field(default_factory=list)
     claim: ClaimResult | None = None
     audit: VerifyResult | None = None
+    sms: DispatchResult | None = None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -112,7 +116,7 @@ def targets(results: Results) -> list[list[str]]:
                 "—",
             ]
         )
-    return rows
+    return rows + _sms_targets(results.sms)
 
 
 def render(*, command: str, facts: dict[str, str], results: Results) -> str:
@@ -123,7 +127,7 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
         "sets tilfreds beside its limit, measured in the same run on the same machine (a shared, "
         "noisy one: the ratios matter, not the absolute numbers). `make bench` runs it all.",
         "",
-        "## Targets (issue 5)",
+        "## Targets (issues 5 and 6)",
         "",
         *_table(["Target", "Figure", "Target", ""], targets(results)),
         "",
@@ -132,7 +136,7 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
         out += [f"Skipped: {'; '.join(results.skipped)}.", ""]
     out += ["## Machine", "", *_table(["", ""], [[k, v] for k, v in facts.items()]), ""]
     out += _intake(results.intake) + _worker(results.worker) + _claim(results.claim)
-    out += _audit(results.audit) + _memory(results.worker) + notes()
+    out += _audit(results.audit) + _memory(results.worker) + _sms(results.sms) + notes()
     return "\n".join(out)
 
 

@@ -238,3 +238,10 @@ def test_p3_decode_gsm7_follows_the_standard_for_odd_escapes() -> None:
     assert decode_gsm7(b"ab\x1b") == "ab"  # dangling escape
     with pytest.raises(ValueError):
         decode_gsm7(b"\x80")
+
+
+def test_p3_a_text_of_more_than_255_parts_is_counted_but_cannot_be_sent_concatenated() -> None:
+    text = "x" * (153 * 255 + 1)
+    assert cost(text).segments == 256
+    with pytest.raises(ValueError, match="total"):
+        split(text).short_messages(reference=1)

@@ -9,7 +9,7 @@ import unicodedata
 
 import gsm0338
 import gsm0338.charset
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tilfreds.sms.encoding import (
@@ -30,6 +30,9 @@ from tilfreds.sms.encoding import (
 )
 
 ORACLE = gsm0338.Codec()
+# Other helpers' tests share this 2-core machine: no timing in assertions, hypothesis' included.
+untimed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+thorough = settings(untimed, max_examples=400)
 ESCAPE = "\x1b"  # the oracle maps it to itself; it is no character to send (see the examples)
 
 
@@ -101,11 +104,13 @@ def test_p3_the_alphabet_matches_the_oracle_tables() -> None:
     assert all(is_gsm7(char) for char in BASIC + EXTENSION)
 
 
+@untimed
 @given(st.characters())
 def test_p3_a_character_is_gsm7_exactly_when_the_oracle_can_encode_it(char: str) -> None:
     assert is_gsm7(char) == (_oracle_gsm7(char) is not None)
 
 
+@untimed
 @given(gsm_texts)
 @example("a" * 152 + "€")
 def test_p3_encode_gsm7_agrees_with_the_oracle_and_round_trips(text: str) -> None:
@@ -115,6 +120,7 @@ def test_p3_encode_gsm7_agrees_with_the_oracle_and_round_trips(text: str) -> Non
     assert decode(encoded, 0x00) == text
 
 
+@untimed
 @given(any_texts)
 def test_p3_a_text_is_gsm7_exactly_when_the_oracle_can_encode_all_of_it(text: str) -> None:
     result = cost(text)
@@ -124,6 +130,7 @@ def test_p3_a_text_is_gsm7_exactly_when_the_oracle_can_encode_all_of_it(text: st
     assert list(result.forcing_ucs2) == list(dict.fromkeys(rejected))
 
 
+@thorough
 @given(any_texts, st.booleans())
 @example("a" * 152 + "€" + "b" * 10, False)
 @example("ç" + "a" * 65 + "\U0001f600" * 3, False)
@@ -148,6 +155,7 @@ def test_p3_split_parts_join_to_the_text_within_limits_and_cut_no_pair(
     assert cost(text, wide_reference=wide).segments == len(segments.parts)
 
 
+@thorough
 @given(any_texts)
 def test_p3_split_uses_no_more_parts_than_needed(text: str) -> None:
     """Every part but the last is full: the next character would not have fitted."""
@@ -162,6 +170,7 @@ def test_p3_split_uses_no_more_parts_than_needed(text: str) -> None:
         assert len(part) // unit + next_char_units > multi
 
 
+@untimed
 @given(st.text(alphabet=st.sampled_from([*BASIC, "ð", "\u2019"]), max_size=700))
 def test_p3_without_pairs_the_segment_count_is_the_textbook_formula(text: str) -> None:
     result = cost(text)
@@ -171,6 +180,7 @@ def test_p3_without_pairs_the_segment_count_is_the_textbook_formula(text: str) -
     assert result.per_segment == (single if expected == 1 else multi)
 
 
+@untimed
 @given(any_texts, st.integers(0, 0xFFFF), st.booleans())
 def test_p3_every_short_message_fits_140_octets_and_parses_back(
     text: str, reference: int, wide: bool
@@ -189,6 +199,7 @@ def test_p3_every_short_message_fits_140_octets_and_parses_back(
             assert parse_udh(message) == (ConcatInfo(reference, total, sequence), part)
 
 
+@untimed
 @given(st.integers(0, 0xFF), st.integers(1, 0xFF), st.data(), st.binary(max_size=140))
 def test_p3_udh_and_parse_udh_round_trip(
     reference: int, total: int, data: st.DataObject, payload: bytes
@@ -203,11 +214,13 @@ def test_p3_udh_and_parse_udh_round_trip(
     )
 
 
+@untimed
 @given(st.binary(max_size=200), st.integers(0, 0xFF))
 def test_p3_decoding_an_inbound_message_never_raises(data: bytes, data_coding: int) -> None:
     assert isinstance(decode(data, data_coding), str)
 
 
+@untimed
 @given(mixed_texts)
 def test_p3_what_split_sends_decodes_back_as_inbound_text(text: str) -> None:
     segments = split(text)

@@ -10,6 +10,7 @@ Keeps P3 (nothing is lost: every message handed over gets an answer or is in dou
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import socket
 import ssl
@@ -107,7 +108,7 @@ class Bind:
         self,
         name: str,
         config: BindConfig,
-        on_deliver: Callable[[Bind, int, bytes], None],
+        on_deliver: Callable[[Bind, int, int, bytes], None],
     ) -> None:
         self.name = name
         self.config = config
@@ -115,7 +116,7 @@ class Bind:
         self.rate = RateLimit(config.rate)
         self._sock: socket.socket | None = None
         self._generation = 0  # counts connections: an answer on an old one is not ours
-        self._sequence = 0
+        self._sequences = itertools.count(0)  # next() is atomic: sender and reader share it
         self._pending: dict[int, Pending] = {}
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
@@ -154,8 +155,12 @@ class Bind:
 
     # sending -----------------------------------------------------------------------------------
     def _next_sequence(self) -> int:
-        self._sequence = self._sequence % 0x7FFFFFFF + 1
-        return self._sequence
+        return next(self._sequences) % 0x7FFFFFFF + 1
+
+    @property
+    def generation(self) -> int:
+        """Which connection this is; answers to PDUs of an earlier one are not sent."""
+        return self._generation
 
     def submit(self, build: Callable[[int], bytes], waiter: Countdown) -> Pending | None:
         """Write one submit_sm once the window and the rate allow; None when it cannot be
@@ -181,9 +186,11 @@ class Bind:
             self._drop(sock, f"write failed: {exc}")
         return pending
 
-    def reply(self, data: bytes) -> None:
-        """Write answers (deliver_sm_resp) on the current connection; lost ones are redelivered
-        by the SMSC."""
+    def reply(self, data: bytes, generation: int | None = None) -> None:
+        """Write answers on the connection ``generation`` (default: the current one); answers
+        to a connection since lost are dropped: the SMSC delivers those PDUs again."""
+        if generation is not None and generation != self._generation:
+            return
         try:
             self._write(data)
         except OSError as exc:
@@ -309,7 +316,7 @@ class Bind:
         if command == pdus.SUBMIT_SM_RESP:
             self._answered(seq, status, body)
         elif command == pdus.DELIVER_SM:
-            self.on_deliver(self, seq, body)
+            self.on_deliver(self, self._generation, seq, body)
         elif command == pdus.ENQUIRE_LINK:
             self.reply(pdus.header_only(pdus.ENQUIRE_LINK_RESP, seq))
         elif command == pdus.UNBIND:

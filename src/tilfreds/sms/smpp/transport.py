@@ -58,6 +58,16 @@ class Written:
 
 
 @dataclass(frozen=True)
+class Delivered:
+    """A deliver_sm as read, to be answered on the connection it came on."""
+
+    bind: Bind
+    generation: int
+    sequence: int
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Addressing:
     source_ton: int  # for a numeric sender without "+"
     source_npi: int
@@ -86,7 +96,7 @@ class SmppTransport:
         self.addressing = addressing
         self.binds = [Bind(str(i + 1), config, self._delivered) for i in range(binds)]
         self._events: TransportEvents | None = None
-        self._queue: queue.SimpleQueue[tuple[Bind, int, bytes] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Delivered | None] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
         self._reassembly = Reassembly()
         self._turn = itertools.count()
@@ -180,8 +190,8 @@ class SmppTransport:
         return Submitted(provider_ids=ids, segments=len(written), encoding=message.encoding)
 
     # receiving ---------------------------------------------------------------------------------
-    def _delivered(self, bind: Bind, sequence: int, body: bytes) -> None:
-        self._queue.put((bind, sequence, body))
+    def _delivered(self, bind: Bind, generation: int, sequence: int, body: bytes) -> None:
+        self._queue.put(Delivered(bind, generation, sequence, body))
 
     def _dispatch(self) -> None:
         """Receipts and messages to the sink in batches, answered once it has committed them."""
@@ -205,15 +215,15 @@ class SmppTransport:
             if batch:
                 self._deliver(batch)
 
-    def _deliver(self, batch: list[tuple[Bind, int, bytes]]) -> None:
+    def _deliver(self, batch: list[Delivered]) -> None:
         a = self.addressing
         receipts: list[Receipt] = []
         messages: list[InboundSms] = []
-        answers: dict[Bind, list[bytes]] = {}
-        for bind, sequence, body in batch:
+        statuses: list[int] = []
+        for item in batch:
             status = pdus.ROK
             try:
-                sm = pdus.parse_deliver_sm(body)
+                sm = pdus.parse_deliver_sm(item.body)
                 if sm.is_receipt:
                     r = receipt(sm, submit_base=a.submit_id_base, receipt_base=a.receipt_id_base)
                     if r is None:
@@ -227,7 +237,7 @@ class SmppTransport:
             except (ValueError, IndexError):
                 log.warning("smpp: a malformed deliver_sm, refused")
                 status = 0x02  # ESME_RINVCMDLEN: not worth delivering again
-            answers.setdefault(bind, []).append(pdus.deliver_sm_resp(sequence, status))
+            statuses.append(status)
         try:
             assert self._events is not None
             if receipts:
@@ -239,14 +249,13 @@ class SmppTransport:
                 "smpp: recording %d receipts and %d messages failed", len(receipts), len(messages)
             )
             time.sleep(1.0)
-            answers = {
-                bind: [
-                    pdus.deliver_sm_resp(seq, pdus.RX_T_APPN) for b, seq, _ in batch if b is bind
-                ]
-                for bind in answers
-            }
-        for bind, data in answers.items():
-            bind.reply(b"".join(data))
+            statuses = [pdus.RX_T_APPN] * len(batch)
+        answers: dict[tuple[Bind, int], list[bytes]] = {}
+        for item, status in zip(batch, statuses, strict=True):
+            key = (item.bind, item.generation)
+            answers.setdefault(key, []).append(pdus.deliver_sm_resp(item.sequence, status))
+        for (bind, generation), data in answers.items():
+            bind.reply(b"".join(data), generation)
 
 
 _NOT_WRITTEN = -1
