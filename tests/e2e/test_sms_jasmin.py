@@ -6,14 +6,24 @@ tests/peers/jasmin.py; without it these tests skip, unless TILFREDS_REQUIRE_PEER
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
+from tests.peers.flow import (
+    check_invitation_arrived_whole,
+    check_replies,
+    invite,
+    status_of,
+    wait,
+)
 from tests.peers.jasmin import Jasmin
 from tests.test_smpp import Recorder
 from tilfreds.config import Settings
+from tilfreds.runtime import Runtime
 from tilfreds.sms.smpp import SmppTransport, build
 from tilfreds.sms.transport import OutboundSms, ReceiptState, Submitted
+from tilfreds.worker import Worker
 
 NORWEGIAN = "Hei Åse! Hvordan var besøket hos Ærlig Øl & Bær? Svar 1-5, eller STOPP."
 LONG = "Takk for besøket på kontoret vårt i Tromsø. " * 4  # 180 septets: two segments
@@ -88,3 +98,22 @@ def test_p7_replies_at_the_smsc_come_back_through_jasmin(
         "91100013": "Det var veldig bra, tusen takk! æøå " * 5,
     }
     assert smsc.wait_for(lambda: replies() == expected, timeout=30), replies()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_p3_p7_the_worker_through_jasmin_sends_whole_gets_delivered_and_replies_reach_invitations(
+    rt: Runtime, jasmin: Jasmin
+) -> None:
+    """On PostgreSQL: the invitation goes out whole, Jasmin's receipt over the worker's SMPP
+    session marks it delivered, and "4" and "STOPP" come back over the same session."""
+    rt.transport = build(jasmin_settings(jasmin))
+    worker = Worker(rt)
+    try:
+        sent, answered = invite(rt, 1), invite(rt, 2)
+        objecting = invite(rt, 3, delay=timedelta(days=1))  # still waiting at the STOPP
+        assert worker.drain() == 2
+        check_invitation_arrived_whole(jasmin.smsc, sent)
+        assert wait(lambda: status_of(rt, sent)[1] == "delivered"), status_of(rt, sent)
+        check_replies(rt, jasmin.smsc, answered=answered, objecting=objecting)
+    finally:
+        worker.close()
