@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.peers.kannel import PORT_BASE, Kannel, start_kannel
+from tests.peers.kannel import PORT_BASE, Kannel, simulator, start_kannel
 from tests.peers.smsc import Smsc
 from tilfreds.sms.kannel import MO_QUERY, KannelTransport
 from tilfreds.sms.transport import (
@@ -75,12 +75,9 @@ def recorder() -> Iterator[Recorder]:
 
 @pytest.fixture(scope="module")
 def smsc() -> Iterator[Smsc]:
-    from tests.peers.kannel import SMSC_PASSWORD, SMSC_USER, Ports
-
-    smsc = Smsc(users={SMSC_USER: SMSC_PASSWORD}, receipt_delay=0.5)
-    smsc.start(port=Ports.from_base(PORT_BASE).smsc)
-    yield smsc
-    smsc.stop()
+    server = simulator()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from tests.peers.flow import (
     status_of,
     wait,
 )
-from tests.peers.kannel import PORT_BASE, SMSC_PASSWORD, SMSC_USER, Ports, start_kannel
+from tests.peers.kannel import PORT_BASE, Ports, simulator, start_kannel
 from tests.peers.smsc import Smsc
 from tilfreds.runtime import Runtime
 from tilfreds.sms import kannel
@@ -33,8 +33,7 @@ WEB_PORT = PORT_BASE + 15
 
 @pytest.fixture
 def smsc() -> Iterator[Smsc]:
-    server = Smsc(users={SMSC_USER: SMSC_PASSWORD}, receipt_delay=0.5)
-    server.start(port=Ports.from_base(PORT_BASE).smsc)
+    server = simulator()
     yield server
     server.stop()
 

@@ -18,7 +18,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 
 from tests.peers import processes
 from tests.peers.smsc import Smsc
+from tilfreds.sms.kannel import MO_QUERY
 
 PORT_BASE = int(os.environ.get("TILFREDS_PEERS_PORT_BASE", "27760"))
 BEARERBOX = shutil.which("bearerbox") or "/usr/sbin/bearerbox"
@@ -33,8 +33,6 @@ SMSBOX = shutil.which("smsbox") or "/usr/sbin/smsbox"
 USER, PASSWORD = "tilfreds", "ks-pass"
 SMSC_USER, SMSC_PASSWORD = "kannel", "kn-pass"
 SMSC_ID = "sim"
-# what Kannel puts in the MO callback: sender, our number, text, its coding and charset, its id
-MO_QUERY = "from=%p&to=%P&text=%a&coding=%c&charset=%C&id=%I&at=%T"
 
 
 def installed() -> str | None:
@@ -185,13 +183,10 @@ def skip_unless_installed() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture
-def kannel_smsc() -> Iterator[Smsc]:
-    """The SMSC simulator Kannel binds to (receipts half a second after the answer)."""
+def simulator() -> Smsc:
+    """The SMSC simulator Kannel binds to, on its port (receipts half a second after the answer)."""
     smsc = Smsc(users={SMSC_USER: SMSC_PASSWORD}, receipt_delay=0.5)
-    smsc.start(port=Ports.from_base(PORT_BASE).smsc)
-    yield smsc
-    smsc.stop()
+    return smsc.start(port=Ports.from_base(PORT_BASE).smsc)
 
 
 def start_kannel(folder: Path, smsc: Smsc, inbound_url: str = "") -> Kannel:

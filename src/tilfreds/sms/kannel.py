@@ -270,11 +270,3 @@ def build(settings: Settings, *, callback_secret: str) -> KannelTransport:
         timeout=s.kannel_timeout_seconds,
     )
 
-
-def callback_urls(settings: Settings, callback_secret: str) -> dict[str, str]:
-    """The dlr-url base and the MO get-url to configure in Kannel (``tilfreds sms`` shows them)."""
-    base = (settings.kannel_callback_base_url or settings.public_url).rstrip("/")
-    return {
-        "receipt": base + callback_path(callback_secret, NAME, "receipt"),
-        "inbound": f"{base}{callback_path(callback_secret, NAME, 'inbound')}?{MO_QUERY}",
-    }
