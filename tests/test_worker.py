@@ -68,7 +68,9 @@ class Recording(PerMessage):
         return Submitted(provider_ids=(f"p{len(self.sent)}",))
 
 
-def test_dev_transport_gets_a_due_message_with_its_link(client: TestClient, rt: Runtime) -> None:
+def test_p3_dev_transport_gets_a_due_message_with_its_link_and_reports_it_delivered(
+    client: TestClient, rt: Runtime
+) -> None:
     client.post("/api/v1/interactions", json=interaction_payload())
     assert Worker(rt).drain() == 1
     with rt.db.read_only() as session:
@@ -79,9 +81,14 @@ def test_dev_transport_gets_a_due_message_with_its_link(client: TestClient, rt: 
     assert f"https://survey.example.no/s/{invitation.code}" in sms.body
     assert sms.body.startswith("Hei Kari!") and "STOPP" in sms.body
     assert (message.status, message.submitted_at, message.transport) == (
-        "submitted",
+        "delivered",  # the dev phone's receipt, recorded as a real one would be
         rt.clock.now(),
         "dev",
+    )
+    assert (message.delivered_at, message.segments, message.encoding) == (
+        rt.clock.now(),
+        1,
+        "GSM-7",
     )
     assert (message.attempts, invitation.status) == (1, "sent")
     assert Worker(rt).drain() == 0  # nothing twice
@@ -103,7 +110,7 @@ def test_p7_no_message_after_objection_even_if_already_queued(
     reply = client.post("/api/v1/dev/inbound", json={"from": "+47 412 34 567", "text": "Stopp"})
     assert reply.json() == {"outcome": "objection"}
     Worker(rt).drain()
-    assert statuses(rt) == [("submitted", None), ("skipped", "objection")]
+    assert statuses(rt) == [("delivered", None), ("skipped", "objection")]
     # a new interaction later is recorded as skipped and nothing is queued for it
     third = client.post("/api/v1/interactions", json=interaction_payload(external_id="third"))
     assert third.json()["outcome"] == "skipped" and third.json()["skip_reasons"] == ["objection"]
@@ -143,7 +150,7 @@ def test_other_replies_do_not_object(client: TestClient, rt: Runtime) -> None:
     client.post("/api/v1/interactions", json=interaction_payload())
     r = client.post("/api/v1/dev/inbound", json={"from": PHONE, "text": "Takk for hjelpen"})
     assert r.json()["outcome"] == "unhandled"
-    assert Worker(rt).drain() == 1 and statuses(rt) == [("submitted", None)]
+    assert Worker(rt).drain() == 1 and statuses(rt) == [("delivered", None)]
 
 
 class Busy(Recording):
@@ -251,7 +258,7 @@ def test_claimed_messages_of_a_dead_worker_are_requeued_after_its_lease(
     assert Worker(rt).drain() == 0
     clock.advance(timedelta(minutes=5, seconds=1))
     assert Worker(rt).drain() == 1
-    assert statuses(rt) == [("submitted", None)]
+    assert statuses(rt) == [("delivered", None)]
 
 
 def _in_flight_when_worker_died(rt: Runtime, clock: FrozenClock) -> None:
@@ -299,7 +306,7 @@ def test_the_dev_transport_takes_an_in_doubt_message_again_without_a_duplicate(
         [sms] = prepare(session, rt.keys, ids, ctx=rt.send_context(), now=clock.now()).sendable
     rt.transport.send_window([sms])
     assert Worker(rt).drain() == 1
-    assert statuses(rt) == [("submitted", None)]
+    assert statuses(rt) == [("delivered", None)]
     with rt.db.read_only() as session:
         assert len(dev.inbox(session, rt.keys)) == 1
 

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from tilfreds import __version__
-from tilfreds.api import deps
+from tilfreds.api import deps, sms_callbacks
 from tilfreds.api import dev as dev_api
 from tilfreds.api import error_responses as api_errors
 from tilfreds.api.gate import BearerAuth, BodyLimit
@@ -43,8 +43,9 @@ TAGS = [
 
 
 def _is_api(request: Request) -> bool:
+    """Answered in the API's JSON error shape: the API, and the SMS providers' callbacks."""
     path = request.url.path
-    return path == "/api" or path.startswith("/api/")
+    return path == "/api" or path.startswith(("/api/", "/sms/"))
 
 
 def _render_error(request: Request, exc: Exception) -> Response:
@@ -119,6 +120,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     app.state.listen_host = listen_host
     app.include_router(api_router)
     app.include_router(dev_api.router)
+    app.include_router(sms_callbacks.router)
     app.include_router(respondent.router)
     app.include_router(console.router)
     app.include_router(devphone.router)

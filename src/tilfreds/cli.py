@@ -1,5 +1,5 @@
-"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys. Heavy imports stay inside
-commands so ``tilfreds --help`` is quick."""
+"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, sms. Heavy imports stay
+inside commands so ``tilfreds --help`` is quick."""
 
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+sms_app = typer.Typer(help="The SMS transport.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sms_app, name="sms")
 console = Console(stderr=True)
 out = Console()
 
@@ -372,3 +374,43 @@ def keys_status() -> None:
         out.print(f"[bold]key {key.key_id}[/bold]  {key.configured}  {registered}", soft_wrap=True)
         out.print(f"  holds: {holds}", soft_wrap=True)
         out.print(f"  {key.advice}", soft_wrap=True)
+
+
+@sms_app.command("test")
+def sms_test(
+    to: Annotated[str, typer.Option(help="The mobile number to send to.")],
+    text: Annotated[str, typer.Option(help="The text.")] = "tilfreds: test message, æøå",
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the receipt; 0: none.")] = 60,
+) -> None:
+    """Send one SMS through the configured transport, showing each step (start, submit with the
+    provider's ids, the receipt); exit 1 if a step fails."""
+    from tilfreds.people.phones import normalise_phone
+    from tilfreds.sms_check import send_test
+
+    rt = _runtime()
+    _prepare_schema(rt)
+    try:
+        number = normalise_phone(to, region=rt.settings.default_region)
+    except TilfredsError as exc:
+        console.print(f"[red]--to:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    if not send_test(rt, to=number, text=text, wait_seconds=wait, say=_say):
+        raise typer.Exit(1)
+
+
+def _say(line: str) -> None:
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@sms_app.command("callbacks")
+def sms_callbacks() -> None:
+    """Print the callback URLs to give the provider (receipts, replies); they hold a secret."""
+    from tilfreds.sms_check import callback_urls
+
+    rt = _runtime()
+    urls = callback_urls(rt)
+    if urls is None:
+        _say(f"the {rt.transport.name} transport takes no HTTP callbacks")
+        return
+    for kind, url in urls.items():
+        _say(f"{kind}: {url}")

@@ -40,7 +40,24 @@ class Settings(BaseSettings):
         description="Start of links in SMS; empty means the address `tilfreds serve` listens on.",
     )
 
-    sms_transport: Literal["dev"] = "dev"
+    sms_transport: Literal["dev", "smpp", "kannel", "sinch", "linkmobility"] = Field(
+        default="dev",
+        description="The SMS adapter: dev (the simulated phone), smpp, kannel, sinch or "
+        "linkmobility (docs/sms.md).",
+    )
+    sms_callback_secret: str = Field(
+        default="",
+        description="Secret the callback URLs' tokens are derived from (receipts and replies "
+        "over HTTP; `tilfreds sms callbacks` prints the URLs). Empty on SQLite: generated in "
+        "data_dir. Required off SQLite for kannel, sinch and linkmobility.",
+    )
+    sms_reply_window_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 90,
+        description="How long after our last message to a number a reply from it belongs to "
+        "that conversation.",
+    )
     dev_transport_on_server: bool = Field(
         default=False,
         description="Allow the dev transport (whose phone page needs no sign-in) off SQLite.",

@@ -14,8 +14,22 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, exc, make_url
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    exc,
+    make_url,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -64,6 +78,15 @@ def insert_new(session: Session, model: type[Base], *conflict_columns: str) -> A
     table = cast(Table, model.__table__)
     statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     return statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool]:
+    """``column IN (:name)``, the list bound when executed; on PostgreSQL ``column = ANY(:name)``:
+    one array parameter whatever the count, so one statement text, which psycopg parses once and
+    the server keeps prepared."""
+    if postgres:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,10 +1,17 @@
 """Everything an entrypoint needs, built once from settings: database, keys, clock, SMS transport.
 
 Only entrypoints call ``build_runtime``; it is the one place that reads settings and picks adapters.
+An SMS adapter is loaded only when chosen, and refused when its provider processes data outside
+the EU/EEA (P13, P14).
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,11 +22,50 @@ from tilfreds.config import SUPPORTED_LOCALES, Settings
 from tilfreds.crypto import Keys
 from tilfreds.db import Database
 from tilfreds.errors import ConfigurationError
+from tilfreds.invitations.inbound import receive_inbound
 from tilfreds.invitations.intake import Timing
 from tilfreds.invitations.outbox import SendContext
+from tilfreds.invitations.receipts import record_receipts
 from tilfreds.keyring import load_keys
 from tilfreds.sms.dev import DevTransport
-from tilfreds.sms.transport import Transport
+from tilfreds.sms.transport import InboundSms, Receipt, Transport, TransportError
+
+log = logging.getLogger(__name__)
+# the EU's 27 and the EEA's three (ISO 3166-1 alpha-2; Greece is GR)
+EEA_COUNTRIES = frozenset(
+    {
+        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+        "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+    }
+)  # fmt: skip
+# the adapters other than dev, each a module with ``build(settings) -> Transport``
+ADAPTERS = {
+    "smpp": "tilfreds.sms.smpp",
+    "kannel": "tilfreds.sms.kannel",
+    "sinch": "tilfreds.sms.sinch",
+    "linkmobility": "tilfreds.sms.linkmobility",
+}
+HTTP_CALLBACKS = frozenset({"kannel", "sinch", "linkmobility"})
+CALLBACK_SECRET_FILE = "sms_callback.secret"  # noqa: S105 - a file name
+
+
+class DatabaseEvents:
+    """Where a transport's receipts and replies go, one transaction per call (TransportEvents)."""
+
+    def __init__(self, db: Database, keys: Keys, clock: Clock, *, region: str) -> None:
+        self._db, self._keys, self._clock, self._region = db, keys, clock, region
+
+    def receipts(self, receipts: Sequence[Receipt]) -> None:
+        if receipts:
+            with self._db.unit_of_work() as session:
+                record_receipts(session, receipts, now=self._clock.now())
+
+    def inbound(self, messages: Sequence[InboundSms]) -> None:
+        if messages:
+            with self._db.unit_of_work() as session:
+                receive_inbound(
+                    session, self._keys, messages, region=self._region, now=self._clock.now()
+                )
 
 
 @dataclass
@@ -29,6 +75,10 @@ class Runtime:
     keys: Keys
     clock: Clock
     transport: Transport
+
+    @property
+    def events(self) -> DatabaseEvents:
+        return DatabaseEvents(self.db, self.keys, self.clock, region=self.settings.default_region)
 
     @property
     def dev_phone_enabled(self) -> bool:
@@ -81,5 +131,67 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     db.set_session_info(audit.session_info(keys))
     clock = clock or SystemClock()
-    transport = DevTransport(db, keys, clock)  # the only transport so far; SMPP/HTTP come next
+    settings.sms_callback_secret = _callback_secret(settings)
+    if settings.sms_transport == "dev":
+        transport: Transport = DevTransport(db, keys, clock)
+    else:
+        transport = load_transport(settings)
+    check_provider(transport)
+    provider = transport.provider
+    log.info("SMS transport %s, provider %s (%s)", transport.name, provider.name, provider.country)
     return Runtime(settings=settings, db=db, keys=keys, clock=clock, transport=transport)
+
+
+def load_transport(settings: Settings) -> Transport:
+    """The chosen adapter, imported only now (its dependencies are needed only if chosen)."""
+    name = settings.sms_transport
+    if name not in ADAPTERS:
+        raise ConfigurationError(f"TILFREDS_SMS_TRANSPORT: there is no adapter named {name!r}")
+    try:
+        module = importlib.import_module(ADAPTERS[name])
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"TILFREDS_SMS_TRANSPORT={name}: the adapter cannot be loaded "
+            f"({exc.name or 'an import'} is missing); is tilfreds installed whole?"
+        ) from exc
+    build = getattr(module, "build", None)
+    if build is None:
+        raise ConfigurationError(f"TILFREDS_SMS_TRANSPORT={name}: the adapter has no build()")
+    try:
+        transport: Transport = build(settings)
+    except (TransportError, ValueError) as exc:
+        raise ConfigurationError(f"TILFREDS_SMS_TRANSPORT={name}: {exc}") from exc
+    return transport
+
+
+def check_provider(transport: Transport) -> None:
+    """Refuse a provider that processes the messages outside the EU/EEA (P14)."""
+    country = transport.provider.country.upper()
+    if country not in EEA_COUNTRIES:
+        raise ConfigurationError(
+            f"TILFREDS_SMS_TRANSPORT={transport.name}: its provider {transport.provider.name} "
+            f"processes the messages in {country or 'an unknown country'}, outside the EU/EEA; "
+            "the privacy notice promises the data stays in the EU/EEA (P14)"
+        )
+
+
+def _callback_secret(settings: Settings) -> str:
+    """The configured callback secret, or on the embedded default one generated once and kept
+    in data_dir; required for a transport whose provider calls back over HTTP."""
+    if settings.sms_callback_secret:
+        return settings.sms_callback_secret
+    if not settings.is_embedded:
+        if settings.sms_transport in HTTP_CALLBACKS:
+            raise ConfigurationError(
+                "TILFREDS_SMS_CALLBACK_SECRET is required off SQLite for the "
+                f"{settings.sms_transport} transport: its callback URLs are derived from it"
+            )
+        return ""
+    path = settings.data_dir / CALLBACK_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

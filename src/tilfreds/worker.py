@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, receipts
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
 
 log = logging.getLogger(__name__)
+Answer = Submitted | Rejected | InDoubt  # what the worker records; NotTaken is given back
+UNMATCHED_AFTER = timedelta(hours=1)  # receipts matching no message this long are reported
 
 
 def new_worker_id() -> str:
@@ -50,20 +52,42 @@ class Worker:
         self._backoff = 0.0
         # outcomes of a full batch's last window, recorded in the transaction that claims the
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
-        self._unrecorded: dict[int, Submitted | Rejected] = {}
+        self._unrecorded: dict[int, Answer] = {}
 
     @property
     def _lease(self) -> timedelta:
         return timedelta(seconds=self.rt.settings.worker_lease_seconds)
 
+    @property
+    def _resend_in_doubt(self) -> bool:
+        return self.rt.settings.resend_in_doubt or self.rt.transport.idempotent
+
+    def open(self) -> None:
+        """Open the transport's session, its receipts and replies going to the database."""
+        transport = self.rt.transport
+        provider = transport.provider
+        log.info(
+            "SMS transport %s: provider %s (%s)", transport.name, provider.name, provider.country
+        )
+        transport.start(self.rt.events)
+
+    def close(self) -> None:
+        """Record what is held, then close the transport's session."""
+        try:
+            self.flush()
+        finally:
+            self.rt.transport.close()
+
     def sweep(self) -> None:
         """Housekeeping that needs no hurry: leases that ran out, invitations that expired."""
         rt = self.rt
-        resend = rt.settings.resend_in_doubt or rt.transport.idempotent
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
-            recovery = jobs.recover_expired_leases(session, now=now, resend_in_doubt=resend)
+            recovery = jobs.recover_expired_leases(
+                session, now=now, resend_in_doubt=self._resend_in_doubt
+            )
             expired = expire_overdue(session, now=now)
+            stray = receipts.unmatched(session, older_than=now - UNMATCHED_AFTER)
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
                 "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
@@ -72,6 +96,13 @@ class Worker:
                 recovery.failed,
                 recovery.requeued,
                 expired,
+            )
+        if stray:
+            log.warning(
+                "%d delivery receipts match no message after %s; kept in message_parts for "
+                "reconciliation (docs/sms.md)",
+                stray,
+                UNMATCHED_AFTER,
             )
 
     def run_once(self) -> Pass:
@@ -107,7 +138,7 @@ class Worker:
         self._unrecorded = {}
         if not ids:
             return Pass(0)
-        outcomes: dict[int, Submitted | Rejected] = {}
+        outcomes: dict[int, Answer] = {}
         busy = False
         for n, window in enumerate(windows):
             not_taken = self._send(window, ours, outcomes)
@@ -126,9 +157,7 @@ class Worker:
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
 
-    def _record(
-        self, session: Session, outcomes: dict[int, Submitted | Rejected], *, now: datetime
-    ) -> None:
+    def _record(self, session: Session, outcomes: dict[int, Answer], *, now: datetime) -> None:
         if outcomes:
             jobs.record_outcomes(
                 session,
@@ -136,6 +165,7 @@ class Worker:
                 transport=self.rt.transport.name,
                 outcomes=outcomes,
                 now=now,
+                resend_in_doubt=self._resend_in_doubt,
             )
 
     def flush(self) -> None:
@@ -163,10 +193,10 @@ class Worker:
         self,
         window: list[OutboundSms],
         ours: set[int],
-        outcomes: dict[int, Submitted | Rejected],
+        outcomes: dict[int, Answer],
     ) -> list[int]:
         """Hand a window to the transport; returns the ids it did not take (it was busy).
-        Messages whose answer was lost stay in flight: the lease sweep marks them in doubt."""
+        Messages whose answer was lost are recorded in doubt with the other outcomes."""
         transport = self.rt.transport
         handing = [sms for sms in window if int(sms.reference) in ours]  # never a cancelled one
         if not handing:
@@ -181,7 +211,7 @@ class Worker:
             message_id = int(sms.reference)
             if isinstance(answer, NotTaken):
                 not_taken.append(message_id)
-            elif isinstance(answer, Submitted | Rejected):
+            else:
                 outcomes[message_id] = answer
         if not_taken:
             log.warning("transport %s is busy; backing off", transport.name)
@@ -199,8 +229,9 @@ class Worker:
 
     def drain(self) -> int:
         """Pass until nothing is due; returns the total claimed. Backs off while the transport is
-        busy, as ``run`` does."""
+        busy, as ``run`` does. Opens the transport (if not yet open) and leaves it open."""
         total = 0
+        self.open()
         try:
             while (result := self.run_once()).claimed:
                 total += result.claimed
@@ -212,16 +243,19 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Pass until ``stop`` is set, sleeping between idle passes. Never dies on one bad pass."""
         log.info("worker %s started", self.id)
-        while not stop.is_set():
-            try:
-                result = self.run_once()
-            except Exception:
-                log.exception("worker pass failed; retrying")
-                result = Pass(0)
-            self._wait(result.busy, stop.wait)
-            if not result.claimed:
-                stop.wait(self.rt.settings.worker_poll_seconds)
-        self.flush()
+        self.open()
+        try:
+            while not stop.is_set():
+                try:
+                    result = self.run_once()
+                except Exception:
+                    log.exception("worker pass failed; retrying")
+                    result = Pass(0)
+                self._wait(result.busy, stop.wait)
+                if not result.claimed:
+                    stop.wait(self.rt.settings.worker_poll_seconds)
+        finally:
+            self.close()
         log.info("worker %s stopped", self.id)
 
 

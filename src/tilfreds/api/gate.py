@@ -95,6 +95,6 @@ class BearerAuth:
 
 
 def _refusal(scope: Scope, status: int, code: str, message: str) -> Response:
-    if scope.get("path", "").startswith("/api/"):
+    if scope.get("path", "").startswith(("/api/", "/sms/")):
         return error_response(status, code, message)
     return PlainTextResponse(message, status_code=status)

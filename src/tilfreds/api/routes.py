@@ -90,7 +90,8 @@ def receive_interaction(
 )
 def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """What became of an interaction: scheduled or skipped (and why), its invitation, and each
-    message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt)."""
+    message with its status (queued, claimed, sending, submitted, delivered, failed, expired,
+    skipped, in_doubt) and what the provider said (ids, segments, encoding, error code)."""
     with rt.db.read_only() as session:
         return asdict(timeline.interaction_state(session, external_id))
 

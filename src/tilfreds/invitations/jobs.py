@@ -40,9 +40,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from tilfreds.db import ids_in
+from tilfreds.invitations import receipts
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
-from tilfreds.sms.transport import Rejected, Submitted
+from tilfreds.sms.transport import InDoubt, Rejected, Submitted
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
@@ -105,15 +107,6 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
-def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool]:
-    """``column IN (:name)``, the list bound when executed; on PostgreSQL ``column = ANY(:name)``:
-    one array parameter whatever the count, so one statement text, which psycopg parses once and
-    the server keeps prepared."""
-    if postgres:
-        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
-    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
-
-
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -161,12 +154,16 @@ def _hot(postgres: bool) -> _Hot:
     ours = m.claimed_by == bindparam("worker")
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)), bindparam("pids", type_=ARRAY(String))
+            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("pids", type_=ARRAY(String)),
+            bindparam("segs", type_=ARRAY(Integer)),
+            bindparam("encs", type_=ARRAY(String)),
         )
-        v = given.table_valued("mid", "pid").render_derived(name="v")
-        match, provider_id = m.id == v.c.mid, v.c.pid
+        v = given.table_valued("mid", "pid", "seg", "enc").render_derived(name="v")
+        match, provider_id, segments, encoding = m.id == v.c.mid, v.c.pid, v.c.seg, v.c.enc
     else:  # an executemany: SQLite runs in this process, a row costs no round trip
-        match, provider_id = m.id == bindparam("mid"), bindparam("pid")
+        match = m.id == bindparam("mid")
+        provider_id, segments, encoding = bindparam("pid"), bindparam("seg"), bindparam("enc")
     return _Hot(
         claim=update(_messages)
         .where(picked)
@@ -200,6 +197,8 @@ def _hot(postgres: bool) -> _Hot:
             submitted_at=bindparam("now"),
             transport=bindparam("transport"),
             provider_id=provider_id,
+            segments=segments,
+            encoding=encoding,
         ),
     )
 
@@ -313,58 +312,116 @@ def record_outcomes(
     *,
     worker_id: str,
     transport: str,
-    outcomes: Mapping[int, Submitted | Rejected],
+    outcomes: Mapping[int, Submitted | Rejected | InDoubt],
     now: datetime,
+    resend_in_doubt: bool = False,
 ) -> None:
-    """What the transport said for each message of a window this worker still holds: submitted,
-    or rejected - retried with back-off until MAX_ATTEMPTS when temporary, failed when permanent.
-    Invitations are updated before their messages (the lock order)."""
-    submitted = {mid: o.provider_id[:64] for mid, o in outcomes.items() if isinstance(o, Submitted)}
-    rejected = {mid: o for mid, o in outcomes.items() if isinstance(o, Rejected)}
-    m = _messages.c
+    """What the transport said for each message of a window this worker still holds: submitted
+    (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
+    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt.
+    Locks in the one order: invitations, the parts, then their messages."""
+    submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
     if submitted:
         postgres = _postgres(session)
         hot = _hot(postgres)
         ids = list(submitted)
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
+        early = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
         same = {"worker": worker_id, "now": now, "transport": transport}
+        rows = [
+            (mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()
+        ]
         session.execute(
             hot.submitted,
-            {"ids": ids, "pids": list(submitted.values()), **same}
+            {
+                "ids": ids,
+                "pids": [r[1] for r in rows],
+                "segs": [r[2] for r in rows],
+                "encs": [r[3] for r in rows],
+                **same,
+            }
             if postgres
-            else [{"mid": mid, "pid": pid, **same} for mid, pid in submitted.items()],
+            else [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
-    if rejected:
-        ours = (
-            m.id == bindparam("mid"),
-            m.claimed_by == worker_id,
-            or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
+        receipts.settle(session, early, now=now)
+    _record_rejected(
+        session,
+        worker_id=worker_id,
+        rejected={mid: o for mid, o in outcomes.items() if isinstance(o, Rejected)},
+        now=now,
+    )
+    in_doubt = {mid: o for mid, o in outcomes.items() if isinstance(o, InDoubt)}
+    if in_doubt:
+        mark_in_doubt(
+            session, worker_id=worker_id, reasons=in_doubt, resend=resend_in_doubt, now=now
         )
-        session.execute(
-            update(_messages)
-            .where(*ours)
-            .values(
-                status=case(
-                    (
-                        bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS),
-                        M.FAILED,
-                    ),
-                    else_=M.QUEUED,
-                ),
-                lease_until=None,
-                last_error=bindparam("why"),
-                send_after=bindparam("retry_at"),
-            ),
-            [
-                {
-                    "mid": mid,
-                    "permanent": o.permanent,
-                    "why": o.reason[:200],
-                    "retry_at": now + RETRY_BASE * 2 ** (_attempts(session, mid) - 1),
-                }
-                for mid, o in rejected.items()
-            ],
-        )
+
+
+def _ours(worker_id: str) -> tuple[ColumnElement[bool], ...]:
+    """A message of an executemany (``mid``) as far as it is still this worker's, in flight."""
+    m = _messages.c
+    return (
+        m.id == bindparam("mid"),
+        m.claimed_by == worker_id,
+        or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
+    )
+
+
+def _record_rejected(
+    session: Session, *, worker_id: str, rejected: Mapping[int, Rejected], now: datetime
+) -> None:
+    if not rejected:
+        return
+    m = _messages.c
+    final = bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS)
+    session.execute(
+        update(_messages)
+        .where(*_ours(worker_id))
+        .values(
+            status=case((final, M.FAILED), else_=M.QUEUED),
+            lease_until=None,
+            last_error=bindparam("why"),
+            error_code=bindparam("code"),
+            failed_at=case((final, bindparam("now")), else_=None),
+            send_after=bindparam("retry_at"),
+        ),
+        [
+            {
+                "mid": mid,
+                "permanent": o.permanent,
+                "why": o.reason[:200],
+                "code": o.error_code[:40] if o.error_code else None,
+                "now": now,
+                "retry_at": now + RETRY_BASE * 2 ** (_attempts(session, mid) - 1),
+            }
+            for mid, o in rejected.items()
+        ],
+    )
+
+
+def mark_in_doubt(
+    session: Session,
+    *,
+    worker_id: str,
+    reasons: Mapping[int, InDoubt],
+    resend: bool,
+    now: datetime,
+) -> None:
+    """Messages handed over whose answer was lost: ``in_doubt`` at once (or queued again when
+    resending is safe or wanted); in doubt ``MAX_ATTEMPTS`` times, failed instead of looping."""
+    m = _messages.c
+    give_up = m.attempts >= MAX_ATTEMPTS
+    session.execute(
+        update(_messages)
+        .where(*_ours(worker_id))
+        .values(
+            status=case((give_up, M.FAILED), else_=M.QUEUED if resend else M.IN_DOUBT),
+            lease_until=None,
+            last_error=bindparam("why"),
+            failed_at=case((give_up, bindparam("now")), else_=None),
+        ),
+        [{"mid": mid, "why": o.reason[:200], "now": now} for mid, o in reasons.items()],
+    )
 
 
 def _attempts(session: Session, message_id: int) -> int:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tilfreds.db import Base
@@ -86,3 +95,45 @@ class Message(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None]
+    # what the provider said about it: segments sent, their encoding, its error code (a
+    # rejection's or a failed receipt's), and when the receipts made it final
+    segments: Mapped[int | None] = mapped_column(Integer)
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # failed or expired, by a rejection or a receipt
+
+
+class MessagePart(Base):
+    """One id a provider gave us for a message (one per segment over SMPP, one per message over
+    most HTTP APIs), with the state its receipts reported. A receipt for an id not (yet) known
+    is kept here without a message: SMPP can deliver it before the submit response is recorded;
+    it is applied when the id shows up, and otherwise stays for reconciliation."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (UniqueConstraint("transport", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transport: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    part: Mapped[int | None] = mapped_column(Integer)  # 0-based segment number
+    state: Mapped[str | None] = mapped_column(String(12))  # the best receipt state so far
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    state_at: Mapped[datetime | None]  # when the network says it happened (or we heard)
+    created_at: Mapped[datetime]  # when we first heard of the id: unmatched ones age from it
+
+
+class InboundSeen(Base):
+    """Inbound messages already handled, by the provider's id: providers retry callbacks for
+    hours, and a retried STOPP or answer must count once. Holds no personal data."""
+
+    __tablename__ = "inbound_seen"
+    __table_args__ = (UniqueConstraint("transport", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transport: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]

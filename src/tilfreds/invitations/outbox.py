@@ -15,22 +15,23 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
+from tilfreds.db import ids_in
 from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
-from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.invitations.texts import invitation_sms
 from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
 from tilfreds.sms.transport import OutboundSms
+from tilfreds.surveys.models import Survey
 
 # purposes an objection stops (P7); a confirmation of the objection itself, a code or a notice
 # the person asked for still reach them
 SURVEY_PURPOSES = frozenset(
     {MessagePurpose.INVITATION, MessagePurpose.REMINDER, MessagePurpose.SURVEY_QUESTION}
 )
-_messages, _invitations, _people, _suppressions = (
-    cast(Table, model.__table__) for model in (Message, Invitation, Person, Suppression)
+_messages, _invitations, _people, _suppressions, _surveys = (
+    cast(Table, model.__table__) for model in (Message, Invitation, Person, Suppression, Survey)
 )
 
 
@@ -38,7 +39,7 @@ _messages, _invitations, _people, _suppressions = (
 class SendContext:
     public_url: str
     controller: str
-    sender: str
+    sender: str  # where a message's survey names no sender of its own
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,10 @@ def _joined() -> Any:
         p.name_cipher,
         p.locale,
         s.id.label("suppression_id"),
+        _surveys.c.sender,
     ).select_from(
         _messages.outerjoin(_invitations, i.id == m.invitation_id)
+        .outerjoin(_surveys, _surveys.c.id == i.survey_id)
         .outerjoin(_people, p.id == m.person_id)
         .outerjoin(_suppressions, s.phone_index == p.phone_index)
     )
@@ -190,4 +193,4 @@ def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of
         body = RENDERERS[r.purpose](row, ctx)
     else:
         raise ValueError(f"no text for a {r.purpose} message")
-    return OutboundSms(to=to, body=body, sender=ctx.sender, reference=str(r.id))
+    return OutboundSms(to=to, body=body, sender=r.sender or ctx.sender, reference=str(r.id))

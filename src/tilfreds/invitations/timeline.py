@@ -1,6 +1,7 @@
 """What became of one interaction: surveyed or skipped (with why), its invitation's state, and
 every message sent or waiting for it, with the times and errors an operator needs (``in_doubt``
-included). Read-only."""
+included) and what the provider said: its ids, segments, encoding, error code and the receipts'
+verdict (P3). Read-only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilfreds.errors import NotFound
-from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.models import Invitation, Message, MessagePart
 from tilfreds.people.models import Interaction
 
 
@@ -24,9 +25,15 @@ class MessageState:
     created_at: datetime
     send_after: datetime
     submitted_at: datetime | None
-    provider_id: str | None
+    provider_id: str | None  # the first of provider_ids (kept for older clients)
     skip_reason: str | None
     last_error: str | None
+    provider_ids: list[str]  # one per segment over SMPP, one per message over most HTTP APIs
+    segments: int | None
+    encoding: str | None  # GSM-7 or UCS-2
+    error_code: str | None  # the provider's, from a rejection or a failed receipt
+    delivered_at: datetime | None
+    failed_at: datetime | None  # failed or expired
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
         if invitation_id is not None
         else []
     )
+    parts: dict[int | None, list[str]] = {}
+    for message_id, provider_id in session.execute(
+        select(MessagePart.message_id, MessagePart.provider_id)
+        .where(MessagePart.message_id.in_([m.id for m in messages]))
+        .order_by(MessagePart.message_id, MessagePart.part, MessagePart.id)
+    ):
+        parts.setdefault(message_id, []).append(provider_id)
     return InteractionState(
         external_id=interaction.external_id,
         channel=interaction.channel,
@@ -81,6 +95,12 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
                 provider_id=m.provider_id,
                 skip_reason=m.skip_reason,
                 last_error=m.last_error,
+                provider_ids=parts.get(m.id, []),
+                segments=m.segments,
+                encoding=m.encoding,
+                error_code=m.error_code,
+                delivered_at=m.delivered_at,
+                failed_at=m.failed_at,
             )
             for m in messages
         ],

@@ -1,8 +1,11 @@
 """The dev transport, the embedded default: a simulated phone whose inbox lives in the database.
 
 It lives in the database (not in memory) so that a separate worker process and the web process
-see the same phone. Numbers are stored like everywhere else: keyed hash plus ciphertext; message
-texts (first name, survey link) are sealed too, so a dump holds no name (P9).
+see the same phone. It reports each window's messages delivered through the events sink right
+after storing them, before the worker records the submit: the status path real receipts take,
+the early-receipt case included, is exercised in the embedded default. Numbers are stored like
+everywhere else: keyed hash plus ciphertext; message texts (first name, survey link) are sealed
+too, so a dump holds no name (P9).
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from tilfreds.clock import Clock
 from tilfreds.crypto import Keys, context
 from tilfreds.db import Base, Database, insert_new
-from tilfreds.sms.transport import OutboundSms, PerMessage, Provider, Submitted
+from tilfreds.sms.transport import (
+    OutboundSms,
+    Outcome,
+    PerMessage,
+    Provider,
+    Receipt,
+    ReceiptState,
+    Submitted,
+    TransportEvents,
+)
 
 
 class DevPhoneMessage(Base):
@@ -52,6 +64,27 @@ class DevTransport(PerMessage):
 
     def __init__(self, db: Database, keys: Keys, clock: Clock) -> None:
         self._db, self._keys, self._clock = db, keys, clock
+        self._events: TransportEvents | None = None
+
+    def start(self, events: TransportEvents) -> None:
+        self._events = events
+
+    def close(self) -> None:
+        self._events = None
+
+    def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        outcomes = super().send_window(window)
+        if self._events is not None:  # the phone has them: delivered, one receipt per id
+            now = self._clock.now()
+            self._events.receipts(
+                [
+                    Receipt(self.name, pid, ReceiptState.DELIVERED, at=now, reference=sms.reference)
+                    for sms, outcome in zip(window, outcomes, strict=True)
+                    if isinstance(outcome, Submitted)
+                    for pid in outcome.provider_ids
+                ]
+            )
+        return outcomes
 
     def send(self, sms: OutboundSms) -> Submitted:
         index = self._keys.blind_index(sms.to)

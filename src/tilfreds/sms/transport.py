@@ -18,6 +18,10 @@ session's own connection (SMPP) or from the web server's callback routes (Kannel
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -196,3 +200,42 @@ class Callbacks(Protocol):
 
     def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
         """Authenticate the call and read what it reports; raises ``CallbackRefused``."""
+
+
+CALLBACK_KINDS = ("receipt", "inbound")
+
+
+def callback_token(secret: str, transport: str, kind: str) -> str:
+    """The secret last part of the callback URL for ``transport``'s ``kind`` of calls: an HMAC of
+    both under the installation's callback secret, so each URL has its own token and a token
+    leaked with one URL opens no other."""
+    mac = hmac.new(
+        secret.encode(), f"tilfreds sms callback/{transport}/{kind}".encode(), hashlib.sha256
+    )
+    return base64.urlsafe_b64encode(mac.digest()[:24]).decode()
+
+
+def callback_path(secret: str, transport: str, kind: str) -> str:
+    """The path to give the provider (after the public URL)."""
+    return f"/sms/{transport}/{kind}/{callback_token(secret, transport, kind)}"
+
+
+def check_token(request: CallbackRequest, *, secret: str, transport: str) -> None:
+    """Refuse (403) a call whose URL token is not the one derived for this transport and kind;
+    compared in constant time."""
+    expected = callback_token(secret, transport, request.kind)
+    if not hmac.compare_digest(request.token.encode(), expected.encode()):
+        raise CallbackRefused(403, "the callback URL's token is not valid")
+
+
+def check_basic_auth(request: CallbackRequest, *, username: str, password: str) -> None:
+    """Refuse (403) a call without these HTTP Basic credentials; compared in constant time."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        given = b""
+    expected = f"{username}:{password}".encode()
+    valid = hmac.compare_digest(given, expected)  # always compared, whatever the scheme
+    if scheme.lower() != "basic" or not valid:
+        raise CallbackRefused(403, "the callback's credentials are not valid")

@@ -17,6 +17,9 @@ class Survey(Base):
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the numeric sender its messages go from, so replies come back to it; empty: the
+    # installation's TILFREDS_SMS_SENDER
+    sender: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
 
     questions: Mapped[list[Question]] = relationship(
