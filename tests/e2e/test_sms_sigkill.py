@@ -24,7 +24,7 @@ from tests.worker_processes import queue_invitations, worker_env
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.runtime import Runtime
 
-N = 800
+N = 500
 KILLS = 6
 WINDOW = 20
 LEASE = 2
@@ -67,7 +67,9 @@ def test_p3_sigkill_mid_window_loses_nothing_and_only_in_flight_messages_are_in_
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.3, 2.0))  # start-up takes about a second; then it sends
+        before = smsc.submits
+        smsc.wait_for(lambda: smsc.submits > before or worker.poll() is not None, timeout=20)
+        time.sleep(rng.uniform(0.05, 0.4))  # it is sending: the kill lands mid-window
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     time.sleep(LEASE + 0.5)  # the last victim's lease runs out

@@ -242,9 +242,11 @@ def parse_inbound(q: Mapping[str, str]) -> InboundSms:
     )
 
 
-def build(settings: Settings, *, callback_secret: str) -> KannelTransport:
-    """The transport from ``TILFREDS_KANNEL_*``; refuses settings it cannot run with."""
+def build(settings: Settings) -> KannelTransport:
+    """The transport from ``TILFREDS_KANNEL_*`` and the callback secret (which the runtime
+    resolves into ``settings`` first); refuses settings it cannot run with."""
     s = settings
+    callback_secret = s.sms_callback_secret
     base = s.kannel_callback_base_url or s.public_url
     required = {
         "TILFREDS_KANNEL_SENDSMS_URL": s.kannel_sendsms_url,
@@ -253,7 +255,7 @@ def build(settings: Settings, *, callback_secret: str) -> KannelTransport:
         "TILFREDS_KANNEL_CALLBACK_BASE_URL (or TILFREDS_PUBLIC_URL)": base,
         "TILFREDS_KANNEL_PROVIDER_NAME": s.kannel_provider_name,
         "TILFREDS_KANNEL_PROVIDER_COUNTRY": s.kannel_provider_country,
-        "the callback secret": callback_secret,
+        "TILFREDS_SMS_CALLBACK_SECRET": callback_secret,
     }
     missing = [name for name, value in required.items() if not value]
     if missing:
@@ -269,4 +271,3 @@ def build(settings: Settings, *, callback_secret: str) -> KannelTransport:
         in_flight=s.kannel_requests_in_flight,
         timeout=s.kannel_timeout_seconds,
     )
-
