@@ -113,7 +113,8 @@ def test_an_interaction_shows_its_outcome_and_each_message_status(
     [message] = sent["messages"]
     assert (message["purpose"], message["status"], message["attempts"]) == (
         "invitation",
-        "submitted",
+        "delivered",  # the dev phone's receipt
         1,
     )
+    assert message["provider_ids"] == [message["provider_id"]] and message["segments"] == 1
     assert client.get("/api/v1/interactions/nope").status_code == 404

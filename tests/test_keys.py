@@ -21,7 +21,7 @@ from tilfreds.crypto import generate_master_key
 from tilfreds.invitations.intake import receive_interaction
 from tilfreds.keyring import KEY_FILE_NAME, EncryptionKey, verify_at_start
 from tilfreds.rotation.sealed import key_ids_in_use
-from tilfreds.runtime import Runtime, build_runtime
+from tilfreds.runtime import CALLBACK_SECRET_FILE, Runtime, build_runtime
 
 NEW = generate_master_key()
 
@@ -145,6 +145,7 @@ def test_embedded_data_files_are_readable_by_their_owner_only(tmp_path: Path) ->
     assert mode(data) == 0o700
     assert files == {
         KEY_FILE_NAME: 0o600,
+        CALLBACK_SECRET_FILE: 0o600,
         "tilfreds.sqlite3": 0o600,
         "tilfreds.sqlite3-wal": 0o600,
         "tilfreds.sqlite3-shm": 0o600,

@@ -163,6 +163,24 @@ def test_an_in_doubt_outcome_is_marked_at_once_not_left_for_the_sweep(rt: Runtim
     assert all(m.lease_until is None and m.last_error for m in rows)
 
 
+def test_p3_a_receipt_naming_our_reference_settles_a_message_left_in_doubt(
+    rt: Runtime,
+) -> None:
+    intake(rt, 1, 2)
+    rt.transport = Lost()
+    Worker(rt).drain()
+    first = messages(rt)[0].id
+    rt.events.receipts(
+        [
+            Receipt("seg", "lost-1", D, reference=str(first)),
+            Receipt("seg", "lost-2", D, reference="999999"),  # no message of ours
+        ]
+    )
+    assert status(rt) == ["delivered", "in_doubt"]
+    with rt.db.read_only() as session:
+        assert unmatched(session, older_than=rt.clock.now() + timedelta(seconds=1)) == 1
+
+
 def test_an_in_doubt_outcome_is_queued_again_when_resending_is_configured(rt: Runtime) -> None:
     rt.settings.resend_in_doubt = True
     intake(rt, 1)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.test_worker import intake
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, outcomes
 from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import Receipt, ReceiptState, Submitted
@@ -39,7 +39,7 @@ def test_p3_receipts_racing_the_submit_records_lose_nothing_and_never_deadlock(
         for start in range(0, N, WINDOW):
             window = ids[start : start + WINDOW]
             with rt.db.unit_of_work() as session:
-                jobs.record_outcomes(
+                outcomes.record_outcomes(
                     session,
                     worker_id="w",
                     transport="race",

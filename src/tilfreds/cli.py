@@ -165,7 +165,11 @@ def worker(
     _check_keys(rt)
     w = Worker(rt)
     if drain:
-        out.print(f"worker {w.id} sent or skipped {w.drain()} messages")
+        try:
+            drained = w.drain()
+        finally:
+            w.close()
+        out.print(f"worker {w.id} sent or skipped {drained} messages")
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

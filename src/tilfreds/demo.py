@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, outcomes
 from tilfreds.invitations.intake import InteractionIn, receive_interaction
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
@@ -58,12 +58,13 @@ def seed(rt: Runtime, *, rng: random.Random | None = None) -> int:
                 session, worker_id="demo", now=when, limit=10, lease=timedelta(minutes=5)
             )
             jobs.start_sending(session, worker_id="demo", ids=claimed, lease_until=when)
-            jobs.record_outcomes(
+            outcomes.record_outcomes(
                 session,
                 worker_id="demo",
                 transport="demo",
                 outcomes={
-                    message_id: Submitted(provider_ids=("history",)) for message_id in claimed
+                    message_id: Submitted(provider_ids=(f"history-{message_id}",))
+                    for message_id in claimed
                 },
                 now=when,
             )

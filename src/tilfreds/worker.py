@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tilfreds.invitations import jobs, receipts
 from tilfreds.invitations.outbox import take
+from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
@@ -157,13 +158,13 @@ class Worker:
                 ours = self._start(session, windows, n + 1)
         return Pass(len(ids), busy=busy)
 
-    def _record(self, session: Session, outcomes: dict[int, Answer], *, now: datetime) -> None:
-        if outcomes:
-            jobs.record_outcomes(
+    def _record(self, session: Session, answers: dict[int, Answer], *, now: datetime) -> None:
+        if answers:
+            record_outcomes(
                 session,
                 worker_id=self.id,
                 transport=self.rt.transport.name,
-                outcomes=outcomes,
+                outcomes=answers,
                 now=now,
                 resend_in_doubt=self._resend_in_doubt,
             )

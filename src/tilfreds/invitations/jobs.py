@@ -2,7 +2,8 @@
 
 queued -> claimed (leased by one worker; never handed over, so safe to requeue)
        -> sending (handed to the transport, one window at a time; a crash now leaves it in doubt)
-       -> submitted | queued again (retry) | failed;  or skipped with a reason at any point before.
+       -> submitted | queued again (retry) | failed | in_doubt (``outcomes``); or skipped with a
+          reason at any point before; receipts then settle it (``receipts``).
 (The worker takes a batch with ``outbox.take`` and ``lease``: its first window goes from queued
 straight to sending in that transaction, the rest to claimed.)
 
@@ -23,7 +24,6 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Integer,
     String,
@@ -41,10 +41,8 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from tilfreds.db import ids_in
-from tilfreds.invitations import receipts
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
-from tilfreds.sms.transport import InDoubt, Rejected, Submitted
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(seconds=30)
@@ -107,7 +105,7 @@ def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[i
     )
 
 
-def _postgres(session: Session) -> bool:
+def on_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
@@ -117,13 +115,13 @@ def _picked(
     """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``: the subquery
     runs once, first, and the rows are then found by primary key. (Left an ``IN``, the planner
     may hash-join it against a scan of the whole queue.)"""
-    if _postgres(session):
+    if on_postgres(session):
         return column == any_(func.array(ids))
     return column.in_(ids)
 
 
 @dataclass(frozen=True)
-class _Hot:
+class Statements:
     """The worker's statements, built once per kind of database with bound parameters: each pass
     only binds values, instead of building, compiling and keying new statements."""
 
@@ -135,7 +133,7 @@ class _Hot:
 
 
 @cache
-def _hot(postgres: bool) -> _Hot:
+def statements(postgres: bool) -> Statements:
     m, i = _messages.c, _invitations.c
     due = (
         select(m.id)
@@ -164,7 +162,7 @@ def _hot(postgres: bool) -> _Hot:
     else:  # an executemany: SQLite runs in this process, a row costs no round trip
         match = m.id == bindparam("mid")
         provider_id, segments, encoding = bindparam("pid"), bindparam("seg"), bindparam("enc")
-    return _Hot(
+    return Statements(
         claim=update(_messages)
         .where(picked)
         .values(status=M.CLAIMED, claimed_by=bindparam("worker"), lease_until=bindparam("until"))
@@ -208,7 +206,7 @@ def claim(
 ) -> list[int]:
     """Lease up to ``limit`` due messages to ``worker_id``, oldest due first; one statement."""
     ids = session.execute(
-        _hot(_postgres(session)).claim,
+        statements(on_postgres(session)).claim,
         {"now": now, "limit": limit, "worker": worker_id, "until": now + lease},
     ).scalars()
     return sorted(ids)
@@ -228,7 +226,7 @@ def lease(
     if not ids:
         return set()
     rows = session.execute(
-        _hot(_postgres(session)).lease,
+        statements(on_postgres(session)).lease,
         {"ids": list(ids), "sending": list(sending), "worker": worker_id, "until": lease_until},
     )
     return {mid for mid, status in rows if status == M.SENDING}
@@ -243,7 +241,7 @@ def start_sending(
         return set()
     return set(
         session.execute(
-            _hot(_postgres(session)).start_sending,
+            statements(on_postgres(session)).start_sending,
             {"ids": list(ids), "worker": worker_id, "until": lease_until},
         ).scalars()
     )
@@ -305,127 +303,3 @@ def record_unsendable(
                 .values({"status": status, "lease_until": None, column: bindparam("why")}),
                 [{"mid": mid, "why": why[:200]} for mid, why in reasons.items()],
             )
-
-
-def record_outcomes(
-    session: Session,
-    *,
-    worker_id: str,
-    transport: str,
-    outcomes: Mapping[int, Submitted | Rejected | InDoubt],
-    now: datetime,
-    resend_in_doubt: bool = False,
-) -> None:
-    """What the transport said for each message of a window this worker still holds: submitted
-    (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
-    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt.
-    Locks in the one order: invitations, the parts, then their messages."""
-    submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
-    if submitted:
-        postgres = _postgres(session)
-        hot = _hot(postgres)
-        ids = list(submitted)
-        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
-        early = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
-        same = {"worker": worker_id, "now": now, "transport": transport}
-        rows = [
-            (mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()
-        ]
-        session.execute(
-            hot.submitted,
-            {
-                "ids": ids,
-                "pids": [r[1] for r in rows],
-                "segs": [r[2] for r in rows],
-                "encs": [r[3] for r in rows],
-                **same,
-            }
-            if postgres
-            else [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
-        )
-        receipts.settle(session, early, now=now)
-    _record_rejected(
-        session,
-        worker_id=worker_id,
-        rejected={mid: o for mid, o in outcomes.items() if isinstance(o, Rejected)},
-        now=now,
-    )
-    in_doubt = {mid: o for mid, o in outcomes.items() if isinstance(o, InDoubt)}
-    if in_doubt:
-        mark_in_doubt(
-            session, worker_id=worker_id, reasons=in_doubt, resend=resend_in_doubt, now=now
-        )
-
-
-def _ours(worker_id: str) -> tuple[ColumnElement[bool], ...]:
-    """A message of an executemany (``mid``) as far as it is still this worker's, in flight."""
-    m = _messages.c
-    return (
-        m.id == bindparam("mid"),
-        m.claimed_by == worker_id,
-        or_(m.status == M.SENDING, m.status == M.IN_DOUBT),  # no IN: executemany
-    )
-
-
-def _record_rejected(
-    session: Session, *, worker_id: str, rejected: Mapping[int, Rejected], now: datetime
-) -> None:
-    if not rejected:
-        return
-    m = _messages.c
-    final = bindparam("permanent", type_=Boolean) | (m.attempts >= MAX_ATTEMPTS)
-    session.execute(
-        update(_messages)
-        .where(*_ours(worker_id))
-        .values(
-            status=case((final, M.FAILED), else_=M.QUEUED),
-            lease_until=None,
-            last_error=bindparam("why"),
-            error_code=bindparam("code"),
-            failed_at=case((final, bindparam("now")), else_=None),
-            send_after=bindparam("retry_at"),
-        ),
-        [
-            {
-                "mid": mid,
-                "permanent": o.permanent,
-                "why": o.reason[:200],
-                "code": o.error_code[:40] if o.error_code else None,
-                "now": now,
-                "retry_at": now + RETRY_BASE * 2 ** (_attempts(session, mid) - 1),
-            }
-            for mid, o in rejected.items()
-        ],
-    )
-
-
-def mark_in_doubt(
-    session: Session,
-    *,
-    worker_id: str,
-    reasons: Mapping[int, InDoubt],
-    resend: bool,
-    now: datetime,
-) -> None:
-    """Messages handed over whose answer was lost: ``in_doubt`` at once (or queued again when
-    resending is safe or wanted); in doubt ``MAX_ATTEMPTS`` times, failed instead of looping."""
-    m = _messages.c
-    give_up = m.attempts >= MAX_ATTEMPTS
-    session.execute(
-        update(_messages)
-        .where(*_ours(worker_id))
-        .values(
-            status=case((give_up, M.FAILED), else_=M.QUEUED if resend else M.IN_DOUBT),
-            lease_until=None,
-            last_error=bindparam("why"),
-            failed_at=case((give_up, bindparam("now")), else_=None),
-        ),
-        [{"mid": mid, "why": o.reason[:200], "now": now} for mid, o in reasons.items()],
-    )
-
-
-def _attempts(session: Session, message_id: int) -> int:
-    """Rejections are rare: reading the count per rejected message keeps the common path lean."""
-    return max(
-        1, session.execute(select(Message.attempts).where(Message.id == message_id)).scalar_one()
-    )

@@ -4,7 +4,8 @@ expired when any is (P3). Receipts are matched on (transport, provider id) in ``
 Receipts come unordered, twice, and before the submit response was recorded (SMPP). So a part's
 state only ever moves up (enroute < expired < failed < delivered: a final state is never
 overwritten by an intermediate one, and delivered beats later noise); a receipt for an id not yet
-known is kept as a part without a message, and applied when ``link_parts`` records the id.
+known is kept as a part without a message, and applied when ``link_parts`` records the id, or
+when it names (as ``reference``) a message left ``in_doubt``, whose ids we never learnt.
 
 Locks, in one order everywhere: parts (upserted in key order), then messages (in id order), and
 a message's status is recomputed from all its parts while its row is locked: whichever of two
@@ -81,7 +82,7 @@ def record_receipts(
             "state_at": insert.excluded.state_at,
         },
         where=_rank(insert.excluded.state) > _rank(_parts.c.state),
-    ).returning(_parts.c.message_id)
+    ).returning(_parts.c.message_id, _parts.c.transport, _parts.c.provider_id)
     rows = session.execute(
         stmt,
         [
@@ -96,13 +97,47 @@ def record_receipts(
             for (transport, provider_id), r in sorted(best.items())  # the lock order
         ],
     ).all()
-    messages = {mid for (mid,) in rows if mid is not None}
-    unknown = len(rows) - sum(1 for (mid,) in rows if mid is not None)
+    messages = {mid for mid, _, _ in rows if mid is not None}
+    strangers = {(t, pid): best[t, pid].reference for mid, t, pid in rows if mid is None}
+    claimed = _claim_by_reference(session, strangers)
+    messages |= set(claimed.values())
+    unknown = len(strangers) - len(claimed)
     if unknown:  # usual when a receipt overtakes the submit response; see ``unmatched``
         log.debug(
             "%d receipts for ids no message has yet; kept to apply when they show up", unknown
         )
     return ReceiptsRecorded(changed=len(rows), unknown=unknown, settled=settle(session, messages))
+
+
+def _claim_by_reference(
+    session: Session, strangers: Mapping[tuple[str, str], str | None]
+) -> dict[tuple[str, str], int]:
+    """Parts of a message left ``in_doubt`` (its submit answer was lost, so we never learnt its
+    ids), found by our reference where the provider echoes it: the receipt proves it went out."""
+    refs = {key: int(ref) for key, ref in strangers.items() if ref and ref.isdigit()}
+    if not refs:
+        return {}
+    doubtful = set(
+        session.execute(
+            select(_messages.c.id).where(
+                _messages.c.id.in_(set(refs.values())), _messages.c.status == M.IN_DOUBT
+            )
+        ).scalars()
+    )
+    claimed = {key: mid for key, mid in sorted(refs.items()) if mid in doubtful}
+    if claimed:
+        p = _parts.c
+        session.execute(
+            update(_parts)
+            .where(
+                p.transport == bindparam("t"),
+                p.provider_id == bindparam("pid"),
+                p.message_id.is_(None),
+            )
+            .values(message_id=bindparam("mid")),
+            [{"t": t, "pid": pid, "mid": mid} for (t, pid), mid in claimed.items()],
+        )
+    return claimed
 
 
 def link_parts(
@@ -117,11 +152,12 @@ def link_parts(
         index_elements=["transport", "provider_id"],
         set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
     ).returning(_parts.c.message_id, _parts.c.state)
-    rows = sorted(
-        (pid[:64], mid, n)
+    given = {  # an id given twice (a provider's quirk) is kept once: one row per id
+        pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
-    )
+    }
+    rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
     early = session.execute(
         stmt,
         [

@@ -112,7 +112,10 @@ class InboundSms:
 
 class TransportEvents(Protocol):
     """Where receipts and inbound messages go; each call is one database transaction, and a
-    receipt or message delivered twice changes nothing the second time."""
+    receipt or message delivered twice changes nothing the second time. A call that raises
+    recorded nothing: the adapter must not acknowledge what it reported (so the provider
+    delivers it again). Fill ``Receipt.reference`` where the provider echoes ours: it settles
+    a message whose submit answer was lost."""
 
     def receipts(self, receipts: Sequence[Receipt]) -> None: ...
 
