@@ -18,14 +18,14 @@ from typing import Any
 
 import smpplib.client
 import smpplib.consts
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bench.common import PUBLIC_URL, ROOT, SECRET, bench_keys, fresh_database, md_table, progress
 from bench.send_worker import enqueue, requeue
 from tilfreds.clock import SystemClock
 from tilfreds.config import Settings
 from tilfreds.db import Database
-from tilfreds.invitations.models import Message
+from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.runtime import Runtime
 from tilfreds.sms.smpp import build
@@ -129,6 +129,8 @@ def raw_loop(port: int, *, messages: int, window: int) -> float:
     t0 = time.perf_counter()
     written = 0
     while answered < messages or receipts < messages:
+        if time.perf_counter() - t0 > 600:
+            raise RuntimeError(f"raw loop: {answered} answers, {receipts} receipts")
         while written < messages and written - answered < window:
             client.send_message(
                 source_addr_ton=0,
@@ -147,6 +149,13 @@ def raw_loop(port: int, *, messages: int, window: int) -> float:
     client.unbind()
     client.disconnect()
     return seconds
+
+
+def reset(db: Database) -> None:
+    """Forget the last run's provider ids and receipts, then queue every message again."""
+    with db.unit_of_work() as session:
+        session.execute(delete(MessagePart))
+    requeue(db)
 
 
 def _count(db: Database, status: MessageStatus) -> int:
@@ -201,7 +210,7 @@ def run(
             settings=settings, db=db, keys=bench_keys(), clock=SystemClock(), transport=transport
         )
         enqueue(rt, messages)
-        requeue(db)
+        reset(db)
         with progress() as bar:
             for n in range(1, repeat + 1):
                 task = bar.add_task(f"worker over SMPP {n}/{repeat}", total=messages)
@@ -217,7 +226,7 @@ def run(
                 bar.update(task, completed=messages)
                 recorded = delivered
                 if n < repeat:
-                    requeue(db)
+                    reset(db)
                 task = bar.add_task(f"raw smpplib loop {n}/{repeat}", total=messages)
                 raw_runs.append(raw_loop(port, messages=messages, window=window))
                 bar.update(task, completed=messages)

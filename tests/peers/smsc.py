@@ -22,138 +22,42 @@ import contextlib
 import json
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from smpplib.gsm import GSM_CHARACTER_TABLE
+from tests.peers.smpp_wire import (
+    BIND_RX,
+    BIND_TRX,
+    BIND_TX,
+    DELIVER_SM,
+    ENQUIRE_LINK,
+    GENERIC_NACK,
+    HEADER,
+    RESP,
+    RINVBNDSTS,
+    RINVPASWD,
+    RINVSYSID,
+    RMSGQFUL,
+    ROK,
+    RTHROTTLED,
+    SUBMIT_SM,
+    TLV_MESSAGE_STATE,
+    TLV_RECEIPTED_ID,
+    UNBIND,
+    Sm,
+    build_sm,
+    cstr,
+    decode,
+    gsm_encode,
+    parse_sm,
+    split_udh,
+)
 
-BIND_RX, BIND_TX, BIND_TRX = 0x00000001, 0x00000002, 0x00000009
-SUBMIT_SM, DELIVER_SM, UNBIND, ENQUIRE_LINK = 0x00000004, 0x00000005, 0x00000006, 0x00000015
-GENERIC_NACK, RESP = 0x80000000, 0x80000000
-ROK, RINVBNDSTS, RINVPASWD, RINVSYSID = 0x00, 0x04, 0x0E, 0x0F
-RTHROTTLED, RMSGQFUL = 0x58, 0x14
-TLV_RECEIPTED_ID, TLV_MESSAGE_STATE, TLV_PAYLOAD = 0x001E, 0x0427, 0x0424
-HEADER = struct.Struct(">IIII")
-
-
-def gsm_decode(data: bytes) -> str:
-    """Unpacked GSM 03.38 (one septet per octet) to text, extension table after 0x1B."""
-    out, escape = [], False
-    for b in data:
-        if escape:
-            out.append(GSM_CHARACTER_TABLE[0x80 + b])
-            escape = False
-        elif b == 0x1B:
-            escape = True
-        else:
-            out.append(GSM_CHARACTER_TABLE[b])
-    return "".join(out)
-
-
-def gsm_encode(text: str) -> bytes:
-    out = bytearray()
-    for ch in text:
-        i = GSM_CHARACTER_TABLE.index(ch)
-        out += bytes([i]) if i < 0x80 else bytes([0x1B, i - 0x80])
-    return bytes(out)
-
-
-def decode(data: bytes, data_coding: int) -> str:
-    if data_coding == 0x08:
-        return data.decode("utf-16-be")
-    if data_coding == 0x03:
-        return data.decode("latin-1")
-    return gsm_decode(data)
-
-
-def _cstr(data: bytes, pos: int) -> tuple[bytes, int]:
-    end = data.index(b"\x00", pos)
-    return data[pos:end], end + 1
-
-
-@dataclass
-class Sm:
-    """The fields of a submit_sm / deliver_sm body that matter here."""
-
-    source: str
-    destination: str
-    esm_class: int
-    registered_delivery: int
-    data_coding: int
-    short_message: bytes
-    tlvs: dict[int, bytes]
-
-
-def parse_sm(body: bytes) -> Sm:
-    _, pos = _cstr(body, 0)  # service_type
-    pos += 2
-    source, pos = _cstr(body, pos)
-    pos += 2
-    dest, pos = _cstr(body, pos)
-    esm_class = body[pos]
-    pos += 3
-    _, pos = _cstr(body, pos)  # schedule_delivery_time
-    _, pos = _cstr(body, pos)  # validity_period
-    registered, data_coding, length = body[pos], body[pos + 2], body[pos + 4]
-    pos += 5
-    message = body[pos : pos + length]
-    pos += length
-    tlvs = {}
-    while pos + 4 <= len(body):
-        tag, size = struct.unpack_from(">HH", body, pos)
-        tlvs[tag] = body[pos + 4 : pos + 4 + size]
-        pos += 4 + size
-    if not message and TLV_PAYLOAD in tlvs:
-        message = tlvs[TLV_PAYLOAD]
-    return Sm(source.decode(), dest.decode(), esm_class, registered, data_coding, message, tlvs)
-
-
-def build_sm(
-    source: str,
-    destination: str,
-    message: bytes,
-    *,
-    esm_class: int = 0,
-    data_coding: int = 0,
-    tlvs: tuple[tuple[int, bytes], ...] = (),
-) -> bytes:
-    """A deliver_sm body (also a valid submit_sm body)."""
-    body = (
-        b"\x00\x01\x01"
-        + source.encode()
-        + b"\x00\x01\x01"
-        + destination.encode()
-        + b"\x00"
-        + bytes([esm_class, 0, 0])
-        + b"\x00\x00"
-        + bytes([0, 0, data_coding, 0, len(message)])
-        + message
-    )
-    for tag, value in tlvs:
-        body += struct.pack(">HH", tag, len(value)) + value
-    return body
-
-
-def split_udh(esm_class: int, message: bytes) -> tuple[tuple[int, int, int] | None, bytes]:
-    """(reference, total, sequence) from a concatenation UDH (8- or 16-bit reference)."""
-    if not esm_class & 0x40 or not message:
-        return None, message
-    udhl = message[0]
-    header, rest = message[1 : 1 + udhl], message[1 + udhl :]
-    pos = 0
-    while pos + 2 <= len(header):
-        iei, size = header[pos], header[pos + 1]
-        value = header[pos + 2 : pos + 2 + size]
-        if iei == 0x00 and size == 3:
-            return (value[0], value[1], value[2]), rest
-        if iei == 0x08 and size == 4:
-            return ((value[0] << 8) | value[1], value[2], value[3]), rest
-        pos += 2 + size
-    return None, rest
+# what the peer tests import from here
+__all__ = ["RMSGQFUL", "RTHROTTLED", "Faults", "Received", "Smsc", "build_sm"]
 
 
 @dataclass
@@ -241,7 +145,7 @@ class Smsc:
             self._server.close()
             for s in list(self._sessions):
                 s.transport.abort()
-            loop.stop()
+            loop.call_soon(loop.stop)  # after the aborts have closed their sockets
 
         loop.call_soon_threadsafe(shut)
 
@@ -362,8 +266,14 @@ class Smsc:
             with open(self.record_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(message.__dict__, ensure_ascii=False) + "\n")
 
-    def queue_receipt(self, system_id: str, pdu_body: bytes) -> None:
-        session = next((s for s in self._sessions if s.receives and s.system_id == system_id), None)
+    def queue_receipt(self, origin: _Session, pdu_body: bytes) -> None:
+        """To the session the message came on if it can receive and is still there, else to
+        another receiving session of the same system_id, else kept until one binds."""
+        system_id = origin.system_id
+        session = origin if origin.receives and origin in self._sessions else None
+        session = session or next(
+            (s for s in self._sessions if s.receives and s.system_id == system_id), None
+        )
         if session is None:
             self._pending_receipts.setdefault(system_id, []).append(pdu_body)
         else:
@@ -442,8 +352,8 @@ class _Session(asyncio.Protocol):
         if command & RESP:
             return True  # unbind_resp
         if command in (BIND_RX, BIND_TX, BIND_TRX):
-            system_id, pos = _cstr(body, 0)
-            password, _ = _cstr(body, pos)
+            system_id, pos = cstr(body, 0)
+            password, _ = cstr(body, pos)
             sid = system_id.decode()
             status = ROK
             if smsc.users is not None:
@@ -504,10 +414,10 @@ class _Session(asyncio.Protocol):
             pdu = smsc.receipt(self.system_id, sm, message_id, number)
             if smsc.receipt_delay:
                 asyncio.get_running_loop().call_later(
-                    smsc.receipt_delay, smsc.queue_receipt, self.system_id, pdu
+                    smsc.receipt_delay, smsc.queue_receipt, self, pdu
                 )
             else:
-                smsc.queue_receipt(self.system_id, pdu)
+                smsc.queue_receipt(self, pdu)
         return True
 
 

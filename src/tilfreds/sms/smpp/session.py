@@ -69,19 +69,23 @@ class Countdown:
 
 
 class Pending:
-    """One submit_sm written: its answer (status, message id) or ``lost``."""
+    """One submit_sm: whether it was written, and its answer (status, message id) or ``lost``
+    (its connection went before the answer came)."""
 
-    __slots__ = ("lost", "message_id", "status", "waiter")
+    __slots__ = ("lost", "message_id", "status", "waiter", "written")
 
     def __init__(self, waiter: Countdown) -> None:
         self.status: int | None = None
         self.message_id = ""
         self.lost = False
+        self.written = False
         self.waiter = waiter
 
 
 class RateLimit:
-    """At most ``rate`` acquisitions per second, evenly spaced (a token bucket of depth one)."""
+    """At most ``rate`` acquisitions per second, evenly spaced. A caller a little late (a sleep
+    that overran, a busy thread) keeps its schedule, so the rate holds over time; after an idle
+    spell longer than one interval the schedule restarts from now, never with a burst."""
 
     def __init__(
         self,
@@ -97,7 +101,7 @@ class RateLimit:
         if not self.interval:
             return
         now = self.clock()
-        at = max(now, self._next)
+        at = self._next if now - self._next <= self.interval else now
         if at > now:
             self.sleep(at - now)
         self._next = at + self.interval
@@ -125,6 +129,10 @@ class Bind:
         self._throttle = config.throttle_seconds
         self._reader: threading.Thread | None = None
         self._unbound = threading.Event()
+        # submit_sm queued by the sender, not yet written, and the connection they are for
+        self._out: list[bytes] = []
+        self._out_pendings: list[Pending] = []
+        self._out_sock: socket.socket | None = None
 
     # state -------------------------------------------------------------------------------------
     @property
@@ -163,14 +171,18 @@ class Bind:
         return self._generation
 
     def submit(self, build: Callable[[int], bytes], waiter: Countdown) -> Pending | None:
-        """Write one submit_sm once the window and the rate allow; None when it cannot be
-        written (not connected, throttled): then it was not sent."""
+        """Queue one submit_sm once the window and the rate allow; None when it cannot be sent
+        (not connected, throttled). Queued PDUs are written together by ``flush`` (one write,
+        one read at the SMSC, one wake-up of the reader for its answers), at the latest when
+        the window is full; with a rate limit each is written at its time."""
         cfg = self.config
         with self._cond:
-            while self.usable and len(self._pending) >= cfg.window:
-                self._cond.wait(cfg.response_seconds)
-            if not self.usable:
-                return None
+            full = self.usable and len(self._pending) >= cfg.window
+        if full:
+            self.flush()
+            with self._cond:
+                while self.usable and len(self._pending) >= cfg.window:
+                    self._cond.wait(cfg.response_seconds)
         self.rate.acquire()
         with self._cond:
             sock = self._sock
@@ -180,11 +192,30 @@ class Bind:
             pending = Pending(waiter)
             waiter.add()
             self._pending[sequence] = pending
+        if self._out_sock is not sock:
+            self.flush()
+            self._out_sock = sock
+        self._out.append(build(sequence))
+        self._out_pendings.append(pending)
+        if self.rate.interval:
+            self.flush()
+        return pending
+
+    def flush(self) -> None:
+        """Write the queued submit_sm, if their connection is still the current one (else they
+        were never sent: ``_drop`` has already failed them)."""
+        if not self._out:
+            return
+        data, pendings, sock = b"".join(self._out), self._out_pendings, self._out_sock
+        self._out, self._out_pendings = [], []
+        if sock is None or sock is not self._sock:
+            return
+        for pending in pendings:
+            pending.written = True  # from here a lost answer leaves it in doubt
         try:
-            self._write(build(sequence), sock)
+            self._write(data, sock)
         except OSError as exc:
             self._drop(sock, f"write failed: {exc}")
-        return pending
 
     def reply(self, data: bytes, generation: int | None = None) -> None:
         """Write answers on the connection ``generation`` (default: the current one); answers

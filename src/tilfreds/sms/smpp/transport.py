@@ -47,6 +47,9 @@ from tilfreds.sms.transport import (
 
 log = logging.getLogger(__name__)
 EVENT_BATCH = 2000
+# how long a batch of receipts waits for more: fewer, larger transactions when thousands a
+# second come in, at the cost of this much delay for a lone receipt
+EVENT_LINGER = 0.05
 
 
 @dataclass
@@ -132,6 +135,8 @@ class SmppTransport:
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
         waiter = Countdown(0)
         written = [self._write(sms, waiter) for sms in window]
+        for bind in self.binds:
+            bind.flush()
         response = self.binds[0].config.response_seconds
         if not waiter.wait(response):
             for bind in self.binds:
@@ -174,9 +179,9 @@ class SmppTransport:
 
     def _outcome(self, message: Written) -> Outcome:
         written = message.pendings
-        if any(p.lost or p.status is None for p in written):
+        if any(p.written and (p.lost or p.status is None) for p in written):
             return InDoubt("SMPP connection lost before the SMSC answered")
-        statuses = [p.status for p in written if p.status is not None]
+        statuses = [_NOT_WRITTEN if p.status is None else p.status for p in written]
         failed = [s for s in statuses if s != pdus.ROK]
         permanent = [s for s in failed if s in pdus.PERMANENT]
         if permanent:
@@ -203,9 +208,10 @@ class SmppTransport:
                 stopping = True
             else:
                 batch.append(first)
+            until = time.monotonic() + EVENT_LINGER
             while len(batch) < EVENT_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
