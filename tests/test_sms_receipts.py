@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories import interaction_payload
 from tests.test_worker import intake
+from tilfreds.clock import FrozenClock
 from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.invitations.receipts import unmatched
 from tilfreds.runtime import Runtime
@@ -25,7 +27,7 @@ from tilfreds.sms.transport import (
     Submitted,
     TransportEvents,
 )
-from tilfreds.worker import Worker
+from tilfreds.worker import UNMATCHED_AFTER, Worker
 
 D, F, X, E = (
     ReceiptState.DELIVERED,
@@ -174,11 +176,13 @@ def test_p3_a_receipt_naming_our_reference_settles_a_message_left_in_doubt(
         [
             Receipt("seg", "lost-1", D, reference=str(first)),
             Receipt("seg", "lost-2", D, reference="999999"),  # no message of ours
+            Receipt("seg", "lost-3", D, reference=str(2**40)),  # no message id at all
+            Receipt("seg", "lost-4", D, reference="x٣"),
         ]
     )
     assert status(rt) == ["delivered", "in_doubt"]
     with rt.db.read_only() as session:
-        assert unmatched(session, older_than=rt.clock.now() + timedelta(seconds=1)) == 1
+        assert unmatched(session, older_than=rt.clock.now() + timedelta(seconds=1)) == 3
 
 
 def test_an_in_doubt_outcome_is_queued_again_when_resending_is_configured(rt: Runtime) -> None:
@@ -201,3 +205,17 @@ def test_p3_the_interaction_shows_what_the_provider_said(client: TestClient, rt:
     assert shown["provider_ids"] == [f"s{mid}-0", f"s{mid}-1"]
     assert (shown["segments"], shown["encoding"], shown["error_code"]) == (2, "UCS-2", None)
     assert shown["delivered_at"] and shown["failed_at"] is None
+
+
+def test_p3_a_receipt_that_stays_unmatched_is_reported_once_by_the_sweep(
+    rt: Runtime, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    receipts(rt, ("from-another-system", D))
+    worker = Worker(rt)
+    with caplog.at_level("WARNING", logger="tilfreds.worker"):
+        worker.sweep()  # too young to be a stranger: it may be overtaking its submit answer
+        clock.advance(UNMATCHED_AFTER + timedelta(seconds=1))
+        worker.sweep()
+        clock.advance(timedelta(seconds=rt.settings.worker_sweep_seconds))
+        worker.sweep()
+    assert caplog.text.count("1 more delivery receipts match no message") == 1

@@ -81,14 +81,18 @@ class Worker:
 
     def sweep(self) -> None:
         """Housekeeping that needs no hurry: leases that ran out, invitations that expired."""
-        rt = self.rt
+        rt, s = self.rt, self.rt.settings
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
             recovery = jobs.recover_expired_leases(
                 session, now=now, resend_in_doubt=self._resend_in_doubt
             )
             expired = expire_overdue(session, now=now)
-            stray = receipts.unmatched(session, older_than=now - UNMATCHED_AFTER)
+            stray = receipts.unmatched(  # those that became stray since the last sweep
+                session,
+                older_than=now - UNMATCHED_AFTER,
+                newer_than=now - UNMATCHED_AFTER - timedelta(seconds=s.worker_sweep_seconds),
+            )
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
                 "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
@@ -100,8 +104,8 @@ class Worker:
             )
         if stray:
             log.warning(
-                "%d delivery receipts match no message after %s; kept in message_parts for "
-                "reconciliation (docs/sms.md)",
+                "%d more delivery receipts match no message after %s; kept in message_parts "
+                "for reconciliation (docs/sms.md)",
                 stray,
                 UNMATCHED_AFTER,
             )

@@ -114,7 +114,11 @@ def _claim_by_reference(
 ) -> dict[tuple[str, str], int]:
     """Parts of a message left ``in_doubt`` (its submit answer was lost, so we never learnt its
     ids), found by our reference where the provider echoes it: the receipt proves it went out."""
-    refs = {key: int(ref) for key, ref in strangers.items() if ref and ref.isdigit()}
+    refs = {  # a message id (an INTEGER); anything else the provider echoes is not ours
+        key: int(ref)
+        for key, ref in strangers.items()
+        if ref and ref.isascii() and ref.isdigit() and 0 < int(ref) < 2**31
+    }
     if not refs:
         return {}
     doubtful = set(
@@ -233,11 +237,14 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
     return sum(len(rows) for rows in verdicts.values())
 
 
-def unmatched(session: Session, *, older_than: datetime) -> int:
-    """Receipts still matched to no message although they came before ``older_than``: ids we
-    never recorded (a submit whose answer was lost, another system on the same account)."""
+def unmatched(session: Session, *, older_than: datetime, newer_than: datetime | None = None) -> int:
+    """Receipts still matched to no message although they came before ``older_than`` (and
+    after ``newer_than``): ids we never recorded (a submit whose answer was lost, another system
+    on the same account)."""
+    p = _parts.c
+    since = [p.created_at >= newer_than] if newer_than is not None else []
     return session.execute(
         select(func.count())
         .select_from(_parts)
-        .where(_parts.c.message_id.is_(None), _parts.c.created_at < older_than)
+        .where(p.message_id.is_(None), p.created_at < older_than, *since)
     ).scalar_one()
