@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install browser bench clean
+.PHONY: demo test lint install browser peers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ browser:
 	@bash scripts/ensure-chromium
 	@bash scripts/ensure-axe
 
-test: $(STAMP) browser
+# the real SMS peers of tests/e2e/test_sms_*.py: Jasmin in .peers/jasmin, Debian's Kannel
+peers:
+	@bash scripts/ensure-jasmin
+	@bash scripts/ensure-kannel
+
+test: $(STAMP) browser peers
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -37,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .peers var .pytest_cache .mypy_cache .ruff_cache

@@ -230,6 +230,38 @@ class Settings(BaseSettings):
         "use one each.",
     )
 
+    # Kannel (TILFREDS_SMS_TRANSPORT=kannel; docs/sms.md "Kannel")
+    kannel_sendsms_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Kannel's sendsms interface, e.g. http://kannel:13013/cgi-bin/sendsms.",
+    )
+    kannel_username: str = Field(default="", description="The sendsms-user's username.")
+    kannel_password: str = Field(default="", description="The sendsms-user's password.")
+    kannel_smsc: str = Field(
+        default="", description="The smsc-id to send through; empty lets Kannel route."
+    )
+    kannel_callback_base_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="Where Kannel reaches tilfreds for delivery reports (dlr-url), e.g. "
+        "http://tilfreds.internal:8000; empty means TILFREDS_PUBLIC_URL.",
+    )
+    kannel_provider_name: str = Field(
+        default="", description="Who runs the SMSC behind Kannel, for the processor register."
+    )
+    kannel_provider_country: str = Field(
+        default="",
+        pattern=r"^([A-Z]{2})?$",
+        description="ISO country code of where that SMSC processes the messages.",
+    )
+    kannel_requests_in_flight: int = Field(
+        default=8, ge=1, le=100, description="sendsms requests open at once within a window."
+    )
+    kannel_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="How long one sendsms request may take."
+    )
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

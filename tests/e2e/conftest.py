@@ -23,6 +23,7 @@ import uvicorn
 from sqlalchemy import make_url
 
 from tests.conftest import PG_URL
+from tests.peers.jasmin import jasmin  # noqa: F401 - the Jasmin peer, a session fixture
 from tests.postgres import prepare_postgres
 from tilfreds.app import create_app
 from tilfreds.runtime import Runtime
