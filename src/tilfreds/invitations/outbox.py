@@ -15,9 +15,10 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
-from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
+from tilfreds.invitations.eligibility import MessageFacts, Rules, Skip, at_send
 from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.schedule import SendWindow
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.invitations.texts import invitation_sms
 from tilfreds.people import service as people
@@ -39,6 +40,8 @@ class SendContext:
     public_url: str
     controller: str
     sender: str
+    rules: Rules | None = None  # None: no fatigue check at send (a caller without settings)
+    window: SendWindow | None = None  # None: no send window
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def _decide(
             invitation_status=r.invitation_status,
             expires_at=r.expires_at,
         )
-        decision = may_send(facts, now=now)
+        decision = at_send(facts, ctx.rules, now=now)
         if isinstance(decision, Skip):
             out.skipped[r.id] = decision.reason
             continue
