@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tilfreds.invitations.states import InvitationStatus, is_open
@@ -179,3 +179,12 @@ def at_send(facts: MessageFacts, rules: Rules | None, *, now: datetime) -> Decis
     ):
         skips.add("fatigue")
     return Skip(_ordered(skips)) if skips else Send()
+
+
+def for_survey(rules: Rules, *, daily_quota: int | None, sampling_rate: float | None) -> Rules:
+    """The operator's rules with one survey's own quota and sampling rate, where it sets them."""
+    return replace(
+        rules,
+        daily_quota=rules.daily_quota if daily_quota is None else daily_quota,
+        sampling_rate=rules.sampling_rate if sampling_rate is None else sampling_rate,
+    )
