@@ -61,6 +61,7 @@ def queue_reminders(session: Session, *, now: datetime, limit: int = 1000) -> in
         )
         .join(Survey, Survey.id == Invitation.survey_id)
         .where(Invitation.id.in_(marked), Survey.reminder_count > 0)
+        .order_by(Invitation.id)
     ).all()
     reminders = [
         {
