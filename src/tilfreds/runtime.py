@@ -93,6 +93,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         raise ConfigurationError(
             "TILFREDS_SMS_SENDER must be numeric: customers cannot reply to an alphanumeric sender"
         )
+    if settings.send_window_start >= settings.send_window_end:
+        raise ConfigurationError(
+            "TILFREDS_SEND_WINDOW_START must be before TILFREDS_SEND_WINDOW_END (a window within "
+            "one day, in the recipient's local time)"
+        )
     if settings.sms_transport == "dev" and not (
         settings.is_embedded or settings.dev_transport_on_server
     ):
