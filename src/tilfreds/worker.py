@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs, receipts
+from tilfreds.invitations import jobs, receipts, reminders
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.outcomes import record_outcomes
+from tilfreds.invitations.postpone import postpone
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
@@ -80,7 +81,8 @@ class Worker:
             self.rt.transport.close()
 
     def sweep(self) -> None:
-        """Housekeeping that needs no hurry: leases that ran out, invitations that expired."""
+        """Housekeeping that needs no hurry: leases that ran out, invitations that expired, the
+        reminders of invitations sent, receipts that match no message."""
         rt, s = self.rt, self.rt.settings
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
@@ -88,6 +90,7 @@ class Worker:
                 session, now=now, resend_in_doubt=self._resend_in_doubt
             )
             expired = expire_overdue(session, now=now)
+            reminders.queue_reminders(session, now=now)
             stray = receipts.unmatched(  # those that became stray since the last sweep
                 session,
                 older_than=now - UNMATCHED_AFTER,
@@ -140,6 +143,7 @@ class Worker:
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
+            postpone(session, worker_id=self.id, later=prepared.later)
         self._unrecorded = {}
         if not ids:
             return Pass(0)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from tilfreds.api import surveys as surveys_api
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
-from tilfreds.invitations import intake, timeline
+from tilfreds.invitations import funnel, intake, timeline
 from tilfreds.invitations.schemas import (
     BODY_EXAMPLES,
     RECEIVED_EXAMPLE,
@@ -91,9 +91,13 @@ def receive_interaction(
 def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """What became of an interaction: scheduled or skipped (and why), its invitation, and each
     message with its status (queued, claimed, sending, submitted, delivered, failed, expired,
-    skipped, in_doubt) and what the provider said (ids, segments, encoding, error code)."""
+    skipped, in_doubt) and what the provider said (ids, segments, encoding, error code), and
+    ``funnel``: its outcome (scheduled, sent, delivered, answered, declined, expired, failed or
+    skipped) with the reasons."""
     with rt.db.read_only() as session:
-        return asdict(timeline.interaction_state(session, external_id))
+        state = asdict(timeline.interaction_state(session, external_id))
+        state["funnel"] = asdict(funnel.outcome_of(session, external_id))
+        return state
 
 
 @router.get(

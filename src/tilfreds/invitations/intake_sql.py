@@ -96,7 +96,7 @@ def schedule(session: Session, row: dict[str, Any]) -> tuple[int, int] | None:
 
 
 _INTERACTION_COLUMNS = (
-    "external_id", "person_id", "channel", "reason", "case_ref", "occurred_at"
+    "external_id", "person_id", "channel", "reason", "case_ref", "occurred_at", "survey_id"
 )  # fmt: skip
 _INVITATION_COLUMNS = (
     "interaction_id", "person_id", "survey_id", "code", "status", "created_at", "expires_at"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tilfreds.db import Base
@@ -24,6 +24,12 @@ class Survey(Base):
     # installation's TILFREDS_SMS_SENDER
     sender: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
+    # reminders after the invitation (P2): how many, and how long after it (and each other)
+    reminder_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reminder_after_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    # overrides of the operator-wide rules for this survey; None: the setting applies
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    sampling_rate: Mapped[float | None] = mapped_column(Float)
 
 
 class SurveyVersion(Base):
