@@ -1,33 +1,35 @@
-"""Intake: an interaction arrives, its person is found or registered, an invitation is scheduled.
+"""Intake: interactions arrive, one or a batch; their people are found or registered; each is
+scheduled for an invitation or recorded as skipped with its reasons.
 
-The hot path of the API, so it is a handful of set-based statements: one read that answers every
-question at once (survey, earlier delivery of this external_id, person, objection), then plain
-inserts, built once in ``intake_sql`` (on PostgreSQL the interaction, its invitation and its
-message are one statement). Keeps P7 (an objector is never registered again), P9/P10 (only
-what the notice lists).
+Set-based, whatever the size: one read answers every row's questions at once (earlier deliveries
+of its external_id, its person, objection, the surveys), eligibility decides each row, then each
+table gets one insert for the whole batch (``intake_sql``). The single API call runs the same code
+with one row. Keeps P7 (an objector is never registered again), P9/P10 (only what the notice
+lists; a skipped interaction keeps no person, reason text or case reference) and P19.
 """
 
 from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, context
 from tilfreds.errors import InvalidInput, NotFound
 from tilfreds.invitations import intake_sql as sql
-from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.intake_rules import IntakeFacts, Later, Rules, Skip, at_intake
 from tilfreds.invitations.states import InvitationStatus
-from tilfreds.people.models import Interaction, Person
 
 _ALPHABET = string.ascii_letters + string.digits
 CODE_LENGTH = 11  # 65 bits: unguessable, and short enough for one SMS segment
 _INTERACTION_FIELDS = ["channel", "reason", "case_ref", "occurred_at"]
+_PERSON_FIELDS = ["name", "phone", "locale"]
 
 
 def new_code() -> str:
@@ -47,6 +49,7 @@ class InteractionIn:
     reason: str
     occurred_at: datetime
     case_ref: str
+    flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class Timing:
     valid_for: timedelta  # how long the link can be answered
     max_age: timedelta = timedelta(days=14)  # older interactions are not asked about
     skew: timedelta = timedelta(minutes=5)  # how far ahead a case system's clock may run
+
+    def rules(self) -> Rules:
+        return Rules(fatigue=timedelta(0), max_age=self.max_age)
 
 
 @dataclass(frozen=True)
@@ -75,110 +81,330 @@ class Intake:
     skip_reasons: tuple[str, ...] = ()
 
 
-class _Facts:
-    """What the one read before writing found."""
+@dataclass(frozen=True)
+class Refused:
+    """A row that cannot be taken as it is: the field at fault and why (never its value)."""
 
-    def __init__(self, row: tuple[int | None, int | None, int | None, bool, bool]) -> None:
-        self.survey_id, self.existing_id, self.person_id, self.objected, self.current = row
+    field: str
+    message: str
+    code: str = "invalid_input"
 
 
 def receive_interaction(
     session: Session, keys: Keys, data: InteractionIn, *, timing: Timing, now: datetime, actor: str
 ) -> Intake:
-    """Record the interaction and schedule its invitation, or record why it is not surveyed.
+    """Record one interaction and schedule its invitation, or record why it is not surveyed.
     The same ``external_id`` again changes nothing and returns what the first call made."""
-    if data.occurred_at > now + timing.skew:
-        raise InvalidInput("occurred_at is in the future", field="occurred_at")
-    indexes = keys.blind_indexes(data.phone_e164)
-    facts = _read_facts(session, data, indexes)
-    if facts.existing_id is not None:
-        return _existing(session, facts.existing_id)
-    if facts.survey_id is None:
-        raise NotFound(
-            "no survey with that slug" if data.survey else "no default survey is set up",
-            field="survey",
-        )
-    reasons = (("objection",) if facts.objected else ()) + (
-        ("too_old",) if now - data.occurred_at > timing.max_age else ()
-    )
-    if facts.objected and not facts.current:
-        _carry_objection(session, indexes[0], now=now)
-    if reasons:
-        return _skip(session, data, reasons, now=now, actor=actor)
-    person_id, registered = facts.person_id, False
-    if person_id is None:
-        person_id, registered = _register(session, keys, data, indexes[0], now=now)
-    invitation = InvitationRef(
-        id=0,
-        code=new_code(),
-        status=InvitationStatus.PENDING,
-        survey_id=facts.survey_id,
-        expires_at=now + timing.valid_for,
-    )
-    row = {
-        "external_id": data.external_id,
-        "person_id": person_id,
-        "channel": data.channel,
-        "reason": data.reason,
-        "case_ref": data.case_ref,
-        "occurred_at": data.occurred_at,
-        "now": now,
-        "survey_id": invitation.survey_id,
-        "code": invitation.code,
-        "expires_at": invitation.expires_at,
-        "send_after": now + timing.delay,
-    }
-    scheduled = sql.schedule(session, row)
-    if scheduled is None:  # a concurrent delivery of the same external_id won
-        if registered:
-            session.execute(delete(Person).where(Person.id == person_id))
-        return _existing_by_external_id(session, data.external_id)
-    interaction_id, invitation_id = scheduled
-    if registered:
-        audit.record(
+    [result] = receive_interactions(session, keys, [data], timing=timing, now=now, actor=actor)
+    if isinstance(result, Refused):
+        error = NotFound if result.code == "not_found" else InvalidInput
+        raise error(result.message, field=result.field)
+    return result
+
+
+def receive_interactions(
+    session: Session,
+    keys: Keys,
+    rows: Sequence[InteractionIn],
+    *,
+    timing: Timing,
+    now: datetime,
+    actor: str,
+    audit_each: bool = True,
+) -> list[Intake | Refused]:
+    """Receive a batch: for each row (in order) what became of it. A row seen before, here or
+    earlier, changes nothing. With ``audit_each`` false the batch writes one audit entry."""
+    batch = _Batch(keys, rows, timing=timing, now=now)
+    if batch.todo:
+        batch.facts = sql.read_facts(
             session,
-            actor="system",
-            action="person.registered",
-            subject_type="person",
-            subject_id=person_id,
-            at=now,
-            fields=["name", "phone", "locale"],
+            external_ids=[rows[p].external_id for p in batch.todo],
+            indexes=batch.all_indexes(),
+            quota_since=batch.quota_since(),
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="interaction.received",
-        subject_type="interaction",
-        subject_id=interaction_id,
-        at=now,
-        fields=_INTERACTION_FIELDS,
-    )
+        batch.decide()
+        batch.write(session, actor=actor, audit_each=audit_each)
+    return batch.results()
+
+
+class _Batch:
+    """One call's rows through their three steps: read, decide, write."""
+
+    def __init__(
+        self, keys: Keys, rows: Sequence[InteractionIn], *, timing: Timing, now: datetime
+    ) -> None:
+        self.keys, self.rows, self.timing, self.now = keys, rows, timing, now
+        self.rules = timing.rules()
+        self.out: list[Intake | Refused | None] = [None] * len(rows)
+        self.first: dict[str, int] = {}  # external_id -> position of its first taken row
+        self.todo: list[int] = []
+        for pos, row in enumerate(rows):
+            if row.occurred_at > now + timing.skew:
+                self.out[pos] = Refused("occurred_at", "occurred_at is in the future")
+            elif row.external_id not in self.first:
+                self.first[row.external_id] = pos
+                self.todo.append(pos)
+        self.indexes = {
+            phone: keys.blind_indexes(phone) for phone in {rows[p].phone_e164 for p in self.todo}
+        }
+        self.facts = sql.Facts()
+        self.scheduled: list[dict[str, Any]] = []  # rows for sql.record, surveyed or skipped
+        self.position: dict[str, int] = {}  # external_id -> position, for what is written
+        self.register: dict[str, int] = {}  # phone index -> position of a row that needs it
+        self.carry: set[str] = set()  # objections known only under a previous key
+
+    def all_indexes(self) -> list[str]:
+        return [index for indexes in self.indexes.values() for index in indexes]
+
+    def quota_since(self) -> datetime | None:
+        if self.rules.daily_quota is None:
+            return None
+        return self.now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def decide(self) -> None:
+        """Eligibility for every new row, in the order the interactions happened: a person in
+        several rows is asked once within the fatigue window, about the first."""
+        facts, now = self.facts, self.now
+        last: dict[str, datetime | None] = {}  # current phone index -> last invitation
+        used = dict(facts.quota_used)
+        for pos in sorted(self.todo, key=lambda p: self.rows[p].occurred_at):
+            row = self.rows[pos]
+            if row.external_id in facts.existing:
+                continue
+            survey_id = facts.surveys.get(row.survey) if row.survey else facts.default_survey
+            if survey_id is None:
+                self.out[pos] = Refused(
+                    "survey",
+                    "no survey with that slug" if row.survey else "no default survey is set up",
+                    code="not_found",
+                )
+                continue
+            indexes = self.indexes[row.phone_e164]
+            current = indexes[0]
+            known = next((facts.people[i] for i in indexes if i in facts.people), None)
+            if current not in last:
+                last[current] = known[1] if known else None
+            objected = any(i in facts.suppressed for i in indexes)
+            decision = at_intake(
+                IntakeFacts(
+                    objected=objected,
+                    restricted=bool(known and known[2]),
+                    flags=row.flags,
+                    last_surveyed_at=last[current],
+                    occurred_at=row.occurred_at,
+                    sample_key=row.external_id,
+                    quota_used=used.get(survey_id, 0),
+                ),
+                self.rules,
+                now=now,
+            )
+            if objected and current not in facts.suppressed:
+                self.carry.add(current)
+            self.position[row.external_id] = pos
+            if isinstance(decision, Skip):
+                self.scheduled.append(_skipped(row, decision.reasons))
+                continue
+            last[current] = now
+            used[survey_id] = used.get(survey_id, 0) + 1
+            if known is None:
+                self.register.setdefault(current, pos)
+            send_after = decision.until if isinstance(decision, Later) else now + self.timing.delay
+            self.scheduled.append(
+                _surveyed(row, known[0] if known else None, current, survey_id, send_after)
+                | {"expires_at": now + self.timing.valid_for}
+            )
+
+    def write(self, session: Session, *, actor: str, audit_each: bool) -> None:
+        now = self.now
+        for index in sorted(self.carry):
+            _carry_objection(session, index, now=now)
+        registered = self._register(session) if self.register else {}
+        person_of = dict(registered)
+        if missing := [i for i in self.register if i not in registered]:
+            person_of |= sql.people_ids(session, missing)  # registered concurrently
+        for row in self.scheduled:
+            if row["person_id"] is None and row["survey_id"] is not None:
+                row["person_id"] = person_of[row.pop("phone_index")]
+            row.pop("phone_index", None)
+        made = sql.record(session, self.scheduled, now=now) if self.scheduled else {}
+        lost = [r["external_id"] for r in self.scheduled if r["external_id"] not in made]
+        if lost:  # concurrent deliveries took these external ids first
+            self.facts.existing.update(sql.by_external_id(session, lost))
+            used = {person_of.get(self._index_of(e)) for e in made}
+            orphans = [pid for index, pid in registered.items() if pid not in used]
+            if orphans:
+                sql.forget_people(session, orphans)
+                registered = {i: p for i, p in registered.items() if p not in set(orphans)}
+        self._results_of(made)
+        if self.facts.existing:
+            self._earlier(session)
+        if made:
+            self._audit(session, made, registered, actor=actor, each=audit_each)
+
+    def _index_of(self, external_id: str) -> str:
+        return self.indexes[self.rows[self.position[external_id]].phone_e164][0]
+
+    def _register(self, session: Session) -> dict[str, int]:
+        keys = self.keys
+        new = []
+        for index, pos in self.register.items():
+            row = self.rows[pos]
+            new.append(
+                {
+                    "phone_index": index,
+                    "phone_cipher": keys.encrypt(
+                        row.phone_e164, context=context("people", "phone", index)
+                    ),
+                    "name_cipher": keys.encrypt(
+                        row.name.strip(), context=context("people", "name", index)
+                    ),
+                    "locale": row.locale,
+                }
+            )
+        return sql.register(session, new, now=self.now)
+
+    def _results_of(self, made: dict[str, tuple[int, int | None]]) -> None:
+        by_id = {r["external_id"]: r for r in self.scheduled}
+        for external_id, (interaction_id, invitation_id) in made.items():
+            row = by_id[external_id]
+            invitation = None
+            if invitation_id is not None:
+                invitation = InvitationRef(
+                    id=invitation_id,
+                    code=row["code"],
+                    status=InvitationStatus.PENDING,
+                    survey_id=row["survey_id"],
+                    expires_at=row["expires_at"],
+                )
+            reasons = row["skip_reasons"]
+            self.out[self.position[external_id]] = Intake(
+                interaction_id=interaction_id,
+                external_id=external_id,
+                created=True,
+                invitation=invitation,
+                skip_reasons=tuple(reasons.split(",")) if reasons else (),
+            )
+
+    def _earlier(self, session: Session) -> None:
+        """Rows delivered before (or by a concurrent call): what the first delivery made."""
+        wanted = {
+            self.facts.existing[self.rows[p].external_id]: p
+            for p in self.todo
+            if self.out[p] is None and self.rows[p].external_id in self.facts.existing
+        }
+        for iid, external_id, reasons, vid, code, status, survey_id, expires in sql.earlier(
+            session, list(wanted)
+        ):
+            invitation = (
+                InvitationRef(id=vid, code=code, status=status, survey_id=survey_id,
+                              expires_at=expires)  # fmt: skip
+                if vid is not None
+                else None
+            )
+            self.out[wanted[iid]] = Intake(
+                interaction_id=iid,
+                external_id=external_id,
+                created=False,
+                invitation=invitation,
+                skip_reasons=tuple(reasons.split(",")) if reasons else (),
+            )
+
+    def _audit(
+        self,
+        session: Session,
+        made: dict[str, tuple[int, int | None]],
+        registered: dict[str, int],
+        *,
+        actor: str,
+        each: bool,
+    ) -> None:
+        if not each:  # a batch: one entry naming the range of interaction ids it created
+            ids = [i for i, _ in made.values()]
+            audit.record(
+                session,
+                actor=actor,
+                action="interaction.batch_received",
+                subject_type="interaction",
+                subject_id=f"{min(ids)}-{max(ids)}",
+                at=self.now,
+                fields=_INTERACTION_FIELDS + (_PERSON_FIELDS if registered else []),
+            )
+            return
+        for person_id in sorted(registered.values()):
+            audit.record(
+                session,
+                actor="system",
+                action="person.registered",
+                subject_type="person",
+                subject_id=person_id,
+                at=self.now,
+                fields=_PERSON_FIELDS,
+            )
+        for interaction_id, invitation_id in made.values():
+            audit.record(
+                session,
+                actor=actor,
+                action="interaction.received" if invitation_id else "interaction.skipped",
+                subject_type="interaction",
+                subject_id=interaction_id,
+                at=self.now,
+                fields=_INTERACTION_FIELDS if invitation_id else ["channel", "occurred_at"],
+            )
+
+    def results(self) -> list[Intake | Refused]:
+        out: list[Intake | Refused] = []
+        for pos, result in enumerate(self.out):
+            if result is None:  # a repeat of an earlier row of this batch
+                first = self.out[self.first[self.rows[pos].external_id]]
+                assert first is not None
+                result = first if isinstance(first, Refused) else _again(first)
+            out.append(result)
+        return out
+
+
+def _again(first: Intake) -> Intake:
     return Intake(
-        interaction_id=interaction_id,
-        external_id=data.external_id,
-        created=True,
-        invitation=InvitationRef(
-            id=invitation_id,
-            code=invitation.code,
-            status=invitation.status,
-            survey_id=invitation.survey_id,
-            expires_at=invitation.expires_at,
-        ),
+        interaction_id=first.interaction_id,
+        external_id=first.external_id,
+        created=False,
+        invitation=first.invitation,
+        skip_reasons=first.skip_reasons,
     )
 
 
-def _read_facts(session: Session, data: InteractionIn, indexes: list[str]) -> _Facts:
-    row = session.execute(
-        sql.FACTS[bool(data.survey)],
-        {
-            "survey": data.survey,
-            "external_id": data.external_id,
-            "indexes": indexes,
-            "suppressed": indexes,
-            "current": indexes[0],
-        },
-    ).one()
-    return _Facts((row[0], row[1], row[2], bool(row[3]), bool(row[4])))
+def _skipped(row: InteractionIn, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """An interaction that is not surveyed: no person, no reason text, no case ref (P9)."""
+    return {
+        "external_id": row.external_id,
+        "person_id": None,
+        "channel": row.channel,
+        "reason": "",
+        "case_ref": "",
+        "occurred_at": row.occurred_at,
+        "skip_reasons": ",".join(reasons),
+        "survey_id": None,
+        "code": None,
+        "expires_at": None,
+        "send_after": None,
+    }
+
+
+def _surveyed(
+    row: InteractionIn, person_id: int | None, index: str, survey_id: int, send_after: datetime
+) -> dict[str, Any]:
+    return {
+        "external_id": row.external_id,
+        "person_id": person_id,
+        "phone_index": index,
+        "channel": row.channel,
+        "reason": row.reason,
+        "case_ref": row.case_ref,
+        "occurred_at": row.occurred_at,
+        "skip_reasons": None,
+        "survey_id": survey_id,
+        "code": new_code(),
+        "send_after": send_after,
+    }
 
 
 def _carry_objection(session: Session, index: str, *, now: datetime) -> None:
@@ -190,106 +416,4 @@ def _carry_objection(session: Session, index: str, *, now: datetime) -> None:
         sql.suppressions,
         "phone_index",
         {"phone_index": index, "source": "rekeyed", "created_at": now},
-    )
-
-
-def _register(
-    session: Session, keys: Keys, data: InteractionIn, index: str, *, now: datetime
-) -> tuple[int, bool]:
-    """The id of the person with this number, inserted now if no one else did first."""
-    person_id = sql.insert_new_id(
-        session,
-        sql.people,
-        "phone_index",
-        {
-            "phone_index": index,
-            "phone_cipher": keys.encrypt(
-                data.phone_e164, context=context("people", "phone", index)
-            ),
-            "name_cipher": keys.encrypt(
-                data.name.strip(), context=context("people", "name", index)
-            ),
-            "locale": data.locale,
-            "created_at": now,
-        },
-    )
-    if person_id is not None:
-        return person_id, True
-    return session.execute(select(Person.id).where(Person.phone_index == index)).scalar_one(), False
-
-
-def _skip(
-    session: Session, data: InteractionIn, reasons: tuple[str, ...], *, now: datetime, actor: str
-) -> Intake:
-    """Record an interaction that is not surveyed: no person, no reason text, no case ref."""
-    interaction_id = sql.insert_new_id(
-        session,
-        sql.interactions,
-        "external_id",
-        {
-            "external_id": data.external_id,
-            "person_id": None,
-            "channel": data.channel,
-            "reason": "",
-            "case_ref": "",
-            "occurred_at": data.occurred_at,
-            "created_at": now,
-            "skip_reasons": ",".join(reasons),
-        },
-    )
-    if interaction_id is None:
-        return _existing_by_external_id(session, data.external_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="interaction.skipped",
-        subject_type="interaction",
-        subject_id=interaction_id,
-        at=now,
-        fields=["channel", "occurred_at"],
-    )
-    return Intake(
-        interaction_id=interaction_id,
-        external_id=data.external_id,
-        created=True,
-        invitation=None,
-        skip_reasons=reasons,
-    )
-
-
-def _existing_by_external_id(session: Session, external_id: str) -> Intake:
-    found = session.execute(
-        select(Interaction.id).where(Interaction.external_id == external_id)
-    ).scalar_one()
-    return _existing(session, found)
-
-
-def _existing(session: Session, interaction_id: int) -> Intake:
-    row = session.execute(
-        select(
-            Interaction.external_id,
-            Interaction.skip_reasons,
-            Invitation.id,
-            Invitation.code,
-            Invitation.status,
-            Invitation.survey_id,
-            Invitation.expires_at,
-        )
-        .outerjoin(Invitation, Invitation.interaction_id == Interaction.id)
-        .where(Interaction.id == interaction_id)
-    ).one()
-    external_id, skip_reasons, inv_id, code, status, survey_id, expires_at = row
-    invitation = (
-        InvitationRef(
-            id=inv_id, code=code, status=status, survey_id=survey_id, expires_at=expires_at
-        )
-        if inv_id is not None
-        else None
-    )
-    return Intake(
-        interaction_id=interaction_id,
-        external_id=external_id,
-        created=False,
-        invitation=invitation,
-        skip_reasons=tuple(skip_reasons.split(",")) if skip_reasons else (),
     )
