@@ -87,6 +87,15 @@ def _free_port() -> int:
 def running_server(app: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start ``python -m bench.servers APP`` on a free loopback port; yield its base URL; stop it
     (SIGTERM, then SIGKILL if it lingers). It also stops itself after a bounded time."""
+    with server_process(app, env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def server_process(
+    app: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``running_server``, yielding the process too (to read its memory)."""
     port = _free_port()
     base = f"http://{HOST}:{port}"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("TILFREDS_")}
@@ -96,7 +105,7 @@ def running_server(app: str, env: dict[str, str] | None = None) -> Iterator[str]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=log)
         try:
             _wait_until_up(proc, base, log)
-            yield base
+            yield base, proc
         finally:
             proc.terminate()
             try:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from bench.audit_verify import VerifyResult
 from bench.claim import INDEX, ClaimResult
 from bench.common import md_table as _table
+from bench import intake_batch
 from bench.intake import COUNTED, WARMUP, IntakeResult, ratios
+from bench.intake_batch import BatchIntakeResult
 from bench.notes import notes
 from bench.send_worker import WorkerResult
 
@@ -28,6 +30,7 @@ class Results:
     intake: list[IntakeResult] = field(default_factory=list)
     claim: ClaimResult | None = None
     audit: VerifyResult | None = None
+    batch: BatchIntakeResult | None = None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -101,6 +104,8 @@ def targets(results: Results) -> list[list[str]]:
                 _verdict(a.ok and mib < AUDIT_TARGET_MIB),
             ]
         )
+    if results.batch:
+        rows.append(intake_batch.target_row(results.batch))
     for w in results.worker:
         rows.append(
             [
@@ -132,7 +137,8 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
         out += [f"Skipped: {'; '.join(results.skipped)}.", ""]
     out += ["## Machine", "", *_table(["", ""], [[k, v] for k, v in facts.items()]), ""]
     out += _intake(results.intake) + _worker(results.worker) + _claim(results.claim)
-    out += _audit(results.audit) + _memory(results.worker) + notes()
+    out += _audit(results.audit) + _memory(results.worker) + intake_batch.section(results.batch)
+    out += notes()
     return "\n".join(out)
 
 

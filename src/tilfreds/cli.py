@@ -1,4 +1,4 @@
-"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys. Heavy imports stay inside
+"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, import. Heavy imports stay inside
 commands so ``tilfreds --help`` is quick."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tilfreds.config import load_settings
 from tilfreds.errors import ConfigurationError, TilfredsError
+from tilfreds.import_cli import import_app
 
 if TYPE_CHECKING:
     from tilfreds.runtime import Runtime
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 out = Console()
 

@@ -32,8 +32,16 @@ _INTERACTION_FIELDS = ["channel", "reason", "case_ref", "occurred_at"]
 _PERSON_FIELDS = ["name", "phone", "locale"]
 
 
+_CODES = len(_ALPHABET) ** CODE_LENGTH
+
+
 def new_code() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+    """A uniformly random code: one draw below 62^11, written in base 62."""
+    n, out = secrets.randbelow(_CODES), []
+    for _ in range(CODE_LENGTH):
+        n, digit = divmod(n, len(_ALPHABET))
+        out.append(_ALPHABET[digit])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
