@@ -13,10 +13,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,22 +149,36 @@ def _bodies(rows: int, batch: int) -> Iterator[bytes]:
         yield json.dumps({"interactions": chunk}).encode()
 
 
+CLIENTS = 2  # connections posting batches side by side, as a case system's exporter might
+
+
 def through_api(url: str, token: str, *, rows: int, batch: int, workdir: Path) -> tuple[float, int]:
-    """Requests of ``batch`` rows one after another on one keep-alive connection; wall time
-    and the server's peak RSS (KiB)."""
+    """Requests of ``batch`` rows from ``CLIENTS`` keep-alive connections side by side (each
+    request is checked in Python while another waits for the database); wall time and the
+    server's peak RSS (KiB)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    with (
-        server_process("tilfreds", _env(url, workdir)) as (base, proc),
-        httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=600.0) as client,
-        progress() as bar,
-    ):
+    bodies, lock = _bodies(rows, batch), threading.Lock()
+
+    def post_all(base: str, advance: Callable[[int], object]) -> None:
+        with httpx.Client(base_url=base, headers=headers, trust_env=False, timeout=600.0) as c:
+            while True:
+                with lock:
+                    body = next(bodies, None)
+                if body is None:
+                    return
+                response = c.post("/api/v1/interactions/batch", content=body)
+                if response.status_code != 200 or response.json()["refused"]:
+                    raise RuntimeError(f"batch: {response.status_code}: {response.text[:300]}")
+                advance(response.json()["created"])
+
+    with server_process("tilfreds", _env(url, workdir)) as (base, proc), progress() as bar:
         task = bar.add_task(f"POST /api/v1/interactions/batch ×{batch}", total=rows)
         start = time.perf_counter()
-        for body in _bodies(rows, batch):
-            response = client.post("/api/v1/interactions/batch", content=body)
-            if response.status_code != 200 or response.json()["refused"]:
-                raise RuntimeError(f"batch answered {response.status_code}: {response.text[:300]}")
-            bar.advance(task, response.json()["created"])
+        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            for future in [
+                pool.submit(post_all, base, partial(bar.advance, task)) for _ in range(CLIENTS)
+            ]:
+                future.result()
         seconds = time.perf_counter() - start
         peak = _peak_kib(proc.pid)
     return seconds, peak
@@ -238,8 +255,9 @@ def section(r: BatchIntakeResult | None) -> list[str]:
         "",
         f"- **limit**: a raw `COPY` (psycopg, one transaction) of {r.rows:,} rows each into "
         "people, interactions, invitations and messages, with values of the same shapes;",
-        f"- **API**: `POST /api/v1/interactions/batch` with {r.batch:,} rows a request, one "
-        "`httpx` client on a keep-alive connection, the real app under uvicorn in a subprocess "
+        f"- **API**: `POST /api/v1/interactions/batch` with {r.batch:,} rows a request, from "
+        f"{CLIENTS} `httpx` clients side by side on keep-alive connections, to the real app under "
+        "uvicorn in a subprocess "
         "(its peak RSS from `/proc/<pid>/status` VmHWM);",
         f"- **CSV**: `python -m tilfreds import interactions FILE --chunk {r.batch}` of the same "
         "rows written to a file (process start and schema check included; peak RSS from "

@@ -8,10 +8,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench import intake_batch
 from bench.audit_verify import VerifyResult
 from bench.claim import INDEX, ClaimResult
 from bench.common import md_table as _table
-from bench import intake_batch
 from bench.intake import COUNTED, WARMUP, IntakeResult, ratios
 from bench.intake_batch import BatchIntakeResult
 from bench.notes import notes

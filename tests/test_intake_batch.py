@@ -41,7 +41,9 @@ def test_a_batch_schedules_every_row_with_one_audit_entry(client: TestClient, rt
     assert count(rt, Message) == 50
     assert count(rt, AuditEntry) == before + 1  # not one per row
     with rt.db.read_only() as session:
-        entry = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
+        entry = (
+            session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
+        )
     assert entry is not None and entry.action == "interaction.batch_received"
 
 

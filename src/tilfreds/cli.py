@@ -1,5 +1,5 @@
-"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, import. Heavy imports stay inside
-commands so ``tilfreds --help`` is quick."""
+"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, import. Heavy imports
+stay inside commands so ``tilfreds --help`` is quick."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from contextlib import nullcontext
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -103,7 +104,7 @@ def import_interactions(
     ] = 5000,
 ) -> None:
     """Import interactions from a CSV file; exit 1 if any row was refused."""
-    from tilfreds.api.intake_rows import receive_rows
+    from tilfreds.api.intake_rows import Received, check_rows, receive_checked
     from tilfreds.cli import _prepare_schema, _runtime
 
     rt = _runtime()
@@ -117,7 +118,7 @@ def import_interactions(
     writer = csv.writer(report)
     writer.writerow(["row", "field", "code", "message"])
     totals = {"rows": 0, "created": 0, "existing": 0, "refused": 0}
-    with raw, (report if errors else nullcontext()):
+    with raw, report if errors else nullcontext():
         counted = _Counted(raw)
         text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", newline="")
         reader = csv.DictReader(text)
@@ -128,24 +129,38 @@ def import_interactions(
         if problem:
             console.print(f"[red]refused:[/red] {problem}")
             raise typer.Exit(2)
-        with _progress() as bar:
+        with _progress() as bar, ThreadPoolExecutor(max_workers=1) as writer_thread:
             task = bar.add_task("importing", total=file.stat().st_size)
+
+            def done(received: Received, rows: int) -> None:
+                for e in received.errors:
+                    writer.writerow([e.row, e.field or "", e.code, e.message])
+                totals["rows"] += rows
+                totals["created"] += received.created
+                totals["existing"] += received.existing
+                totals["refused"] += len(received.errors)
+                bar.update(task, completed=counted.read_bytes)
+
+            # the next chunk is read and checked here while the previous one is written in the
+            # other thread (which mostly waits for the database): one chunk in flight at a time
+            pending: tuple[Future[Received], int] | None = None
             try:
                 for batch in chunks(reader, chunk):
-                    received = receive_rows(rt, batch, actor="cli")
-                    for e in received.errors:
-                        writer.writerow([e.row, e.field or "", e.code, e.message])
-                    totals["rows"] += len(batch)
-                    totals["created"] += received.created
-                    totals["existing"] += received.existing
-                    totals["refused"] += len(received.errors)
-                    bar.update(task, completed=counted.read_bytes)
+                    checked = check_rows(batch, rt.settings)
+                    if pending is not None:
+                        done(pending[0].result(), pending[1])
+                    pending = (writer_thread.submit(receive_checked, rt, checked, actor="cli"),
+                               len(batch))  # fmt: skip
             except (UnicodeDecodeError, csv.Error) as exc:
+                if pending is not None:
+                    done(pending[0].result(), pending[1])
                 console.print(
                     f"[red]stopped after row {totals['rows'] + 1}:[/red] the file cannot be read "
                     f"further ({type(exc).__name__}); the rows before it are imported"
                 )
                 raise typer.Exit(2) from exc
+            if pending is not None:
+                done(pending[0].result(), pending[1])
     console.print(
         f"{totals['rows']} rows: {totals['created']} imported, {totals['existing']} received "
         f"before, {totals['refused']} refused"

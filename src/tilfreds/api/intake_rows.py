@@ -87,14 +87,35 @@ class Received:
         }
 
 
-def receive_rows(
-    rt: Runtime, numbered: Sequence[tuple[int, object]], *, actor: str
-) -> Received:
-    """Check each ``(row number, raw row)`` and receive the good ones in one transaction, which
-    writes one audit entry. Rows are all-or-nothing; the good rows are committed together."""
-    parsed = [(n, parse_row(raw, row=n, settings=rt.settings)) for n, raw in numbered]
-    good = [(n, p) for n, p in parsed if isinstance(p, intake.InteractionIn)]
-    errors = [p for _, p in parsed if isinstance(p, RowError)]
+@dataclass(frozen=True)
+class Checked:
+    """A batch's rows after their checks: the good ones, numbered, and an error for each other."""
+
+    good: list[tuple[int, intake.InteractionIn]]
+    errors: list[RowError]
+
+
+def check_rows(numbered: Sequence[tuple[int, object]], settings: Settings) -> Checked:
+    """Check each ``(row number, raw row)`` on its own; touches no database."""
+    good, errors = [], []
+    for n, raw in numbered:
+        parsed = parse_row(raw, row=n, settings=settings)
+        if isinstance(parsed, RowError):
+            errors.append(parsed)
+        else:
+            good.append((n, parsed))
+    return Checked(good, errors)
+
+
+def receive_rows(rt: Runtime, numbered: Sequence[tuple[int, object]], *, actor: str) -> Received:
+    """Check each ``(row number, raw row)`` and receive the good ones in one transaction."""
+    return receive_checked(rt, check_rows(numbered, rt.settings), actor=actor)
+
+
+def receive_checked(rt: Runtime, checked: Checked, *, actor: str) -> Received:
+    """Receive the good rows in one transaction, which writes one audit entry. Rows are
+    all-or-nothing; the good rows are committed together."""
+    good, errors = checked.good, list(checked.errors)
     outcome: list[intake.Intake | intake.Refused] = []
     if good:
         with rt.db.unit_of_work() as session:

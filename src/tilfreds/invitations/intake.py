@@ -304,8 +304,9 @@ class _Batch:
             session, list(wanted)
         ):
             invitation = (
-                InvitationRef(id=vid, code=code, status=status, survey_id=survey_id,
-                              expires_at=expires)  # fmt: skip
+                InvitationRef(
+                    id=vid, code=code, status=status, survey_id=survey_id, expires_at=expires
+                )
                 if vid is not None
                 else None
             )
@@ -362,11 +363,12 @@ class _Batch:
     def results(self) -> list[Intake | Refused]:
         out: list[Intake | Refused] = []
         for pos, result in enumerate(self.out):
-            if result is None:  # a repeat of an earlier row of this batch
-                first = self.out[self.first[self.rows[pos].external_id]]
-                assert first is not None
-                result = first if isinstance(first, Refused) else _again(first)
-            out.append(result)
+            if result is not None:
+                out.append(result)
+                continue
+            first = self.out[self.first[self.rows[pos].external_id]]  # repeated in this batch
+            assert first is not None
+            out.append(first if isinstance(first, Refused) else _again(first))
         return out
 
 
