@@ -71,7 +71,9 @@ def test_p7_objection_racing_an_answer_never_deadlocks_and_is_kept(rt: Runtime) 
             .where(Invitation.status.in_(("pending", "sent")))
         ).scalar_one()
         queued = session.execute(
-            select(func.count()).select_from(Message).where(Message.status == "queued")
+            select(func.count())
+            .select_from(Message)
+            .where(Message.status == "queued", Message.purpose != "objection_confirmation")
         ).scalar_one()
         answered = session.execute(
             select(func.count()).select_from(Invitation).where(Invitation.status == "answered")

@@ -103,9 +103,7 @@ def test_one_audit_entry_per_chunk_not_per_row(rt: Runtime, tmp_path: Path) -> N
 
 
 def test_p10_an_unknown_column_refuses_the_whole_file(rt: Runtime, tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "in.csv", [[*good(1), "01017012345"]], header=[*HEADER, "national_id"]
-    )
+    path = write(tmp_path / "in.csv", [[*good(1), "01017012345"]], header=[*HEADER, "national_id"])
     code, output = run(rt, str(path))
     assert code == 2 and "column 10 is not a field" in output
     assert "national_id" not in output and "01017012345" not in output

@@ -143,11 +143,17 @@ def test_phone_numbers_are_read_in_the_region_of_the_customers_language(
     assert client.post(BATCH, json={"interactions": [english]}).json()["refused"] == 0
 
 
-def test_a_person_in_several_rows_is_one_person(client: TestClient, rt: Runtime) -> None:
+def test_a_person_in_several_rows_is_asked_once_about_the_first_interaction(
+    client: TestClient, rt: Runtime
+) -> None:
     same = {"name": "Kari Nordmann", "phone": "412 34 567"}
-    rows = [row(n, customer=same) for n in range(5)]
+    # listed newest first: the one that happened first (the last row) is the one asked about
+    rows = [row(n, customer=same, occurred_at=f"2026-11-25T0{8 - n}:00:00+00:00") for n in range(5)]
     body = client.post(BATCH, json={"interactions": rows}).json()
     assert body["created"] == 5 and count(rt, Person) == 1
+    outcomes = [(x["row"], x["outcome"], x["skip_reasons"]) for x in body["results"]]
+    assert outcomes == [(n, "skipped", ["fatigue"]) for n in range(1, 5)] + [(5, "scheduled", [])]
+    assert count(rt, Invitation) == 1
 
 
 def test_more_than_10000_rows_are_refused_whole_in_the_error_shape(

@@ -71,8 +71,10 @@ def test_p7_an_objector_is_skipped_at_intake_and_nothing_about_them_is_stored(
     r = client.post("/api/v1/interactions", json=interaction_payload())
     assert r.status_code == 201
     assert (r.json()["outcome"], r.json()["skip_reasons"]) == ("skipped", ["objection"])
-    assert (count(rt, Person), count(rt, Invitation), count(rt, Message)) == (0, 0, 0)
-    with rt.db.read_only() as session:
+    assert (count(rt, Person), count(rt, Invitation)) == (0, 0)
+    with rt.db.read_only() as session:  # only the objection's confirmation, to the number
+        purposes = session.execute(select(Message.purpose, Message.person_id)).all()
+        assert purposes == [("objection_confirmation", None)]
         interaction = session.execute(select(Interaction)).scalar_one()
     assert interaction.person_id is None
     assert (interaction.reason, interaction.case_ref) == ("", "")
@@ -94,8 +96,8 @@ def test_p7_an_objection_after_registration_still_skips_new_interactions(
     client.post("/api/v1/interactions", json=interaction_payload(external_id="before"))
     _object(rt)
     r = client.post("/api/v1/interactions", json=interaction_payload(external_id="after"))
-    assert r.json()["skip_reasons"] == ["objection"]
-    assert (count(rt, Invitation), count(rt, Message)) == (1, 1)
+    assert r.json()["skip_reasons"] == ["objection", "fatigue"]  # the objection first
+    assert (count(rt, Invitation), count(rt, Message)) == (1, 2)  # its message, the confirmation
 
 
 def test_an_interaction_shows_its_outcome_and_each_message_status(

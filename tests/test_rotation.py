@@ -118,7 +118,7 @@ def test_rotation_moves_people_objections_and_dev_messages_and_they_open_with_th
         assert rotation.plan(session, during.keys) == {
             "people": 7,
             "dev_phone_messages": 8,
-            "messages": 0,
+            "messages": 1,  # the objection's confirmation to the number held nowhere
             rotation.CARRY: 7 + 8,
         }
     steps = list(rotate(during, batch_size=3))
@@ -146,20 +146,22 @@ def test_rotation_moves_people_objections_and_dev_messages_and_they_open_with_th
             select(AuditEntry).where(AuditEntry.action == "keys.rotated")
         ).scalar_one()
     old, new = report[rt.keys.current_id], report[during.keys.current_id]
-    assert new.held == {"people": 7, "dev_phone_messages": 8, "suppressions": 1}
+    # the message is the objection's confirmation to the number held nowhere
+    assert new.held == {"people": 7, "dev_phone_messages": 8, "suppressions": 1, "messages": 1}
     assert old.held.pop("audit_log") > 0  # the chain's older entries: verified with this key
     assert old.held == {"suppressions": 1} and old.configured == "previous"
     assert (
         "can be dropped" in old.advice and "objections of numbers no longer held (1)" in old.advice
     )
     assert rotated.subject_id == during.keys.current_id
-    assert rotated.fields == ["dev_phone_messages", "people", "suppressions"]
+    assert rotated.fields == ["dev_phone_messages", "messages", "people", "suppressions"]
     assert all(s.moved == 0 for s in rotate(during))  # again: nothing left to do
 
 
 def test_p7_objection_recorded_before_rotation_blocks_sending_during_and_after(
     rt: Runtime,
 ) -> None:
+    rt.settings.fatigue_days = 0  # the same people are invited again below
     for n in range(1, 13):
         intake(rt, n)
     Worker(rt).drain()
@@ -231,6 +233,7 @@ def test_keys_status_and_rotate_through_the_cli(rt: Runtime) -> None:
 def test_a_concurrent_writer_during_rotation_loses_nothing_on_postgresql(rt: Runtime) -> None:
     if rt.db.dialect != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL; SQLite serialises every writer")
+    rt.settings.fatigue_days = 0  # the same people are invited again below
     held, objected_before = range(1, 301), range(1, 301, 10)
     with rt.db.unit_of_work() as session:
         for n in held:
@@ -308,7 +311,9 @@ def test_a_concurrent_writer_during_rotation_loses_nothing_on_postgresql(rt: Run
     newcomers = {interaction_in(1000 + i).phone_e164 for i in written if i % 2 == 0}
     assert newcomers <= set(numbers) and len(numbers) == 300 + len(newcomers)
     held = {t: n for t, n in report[rt.keys.current_id].held.items() if t != "audit_log"}
-    assert held == {"suppressions": 10}  # the numbers held nowhere
+    # the numbers held nowhere are held by their objection's confirmation: the rotation
+    # carried their objections to the new key with them
+    assert held == {}
     assert set(to_objectors_before) == {"skipped"}  # P7: never sent, before, during or after
 
 

@@ -12,6 +12,7 @@ from tilfreds.invitations.inbound import receive_sms
 from tilfreds.invitations.messages import queue_message
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
+from tilfreds.invitations.texts import objection_confirmation_sms
 from tilfreds.people.models import Interaction, Person
 from tilfreds.responses import service as responses
 from tilfreds.responses.models import Answer, Response
@@ -24,19 +25,15 @@ def test_p7_an_objection_confirmation_reaches_a_number_we_hold_no_person_for(
 ) -> None:
     with rt.db.unit_of_work() as session:
         receive_sms(session, rt.keys, phone_e164=PHONE, text="STOPP", now=rt.clock.now())
-        queue_message(
-            session,
-            rt.keys,
-            purpose=MessagePurpose.OBJECTION_CONFIRMATION,
-            to=PHONE,
-            body="Du er reservert mot undersøkelser.",
-            now=rt.clock.now(),
-        )
     transport = Recording()
     rt.transport = transport
-    assert Worker(rt).drain() == 1
+    assert Worker(rt).drain() == 1  # the STOPP queued it; in the number's country's language
     [sms] = transport.sent
-    assert (sms.to, sms.body) == (PHONE, "Du er reservert mot undersøkelser.")
+    controller = rt.settings.controller_name
+    assert (sms.to, sms.body) == (
+        PHONE,
+        objection_confirmation_sms(locale="nb", controller=controller),
+    )
     with rt.db.read_only() as session:
         message = session.execute(select(Message)).scalar_one()
         assert (message.status, message.invitation_id, message.person_id) == (

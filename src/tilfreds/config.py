@@ -5,6 +5,7 @@ Keeps P1 (the controller is configuration) and refuses configuration it cannot r
 
 from __future__ import annotations
 
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("nb", "nn", "sv", "da", "fi", "en")
+_FLAG = r"^(skip|delay:[0-9]{1,4}[dhm])$"
+_FLAG_HELP = "What this case flag does to a survey: skip, or delay:<n>d|h|m after the interaction."
 
 
 class Settings(BaseSettings):
@@ -56,6 +59,54 @@ class Settings(BaseSettings):
         ge=1,
         le=365,
         description="Older interactions are recorded as skipped (too_old), not asked about.",
+    )
+
+    fatigue_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="At most one survey per person per this many days, across all surveys.",
+    )
+    flag_dispute: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    flag_hardship: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    flag_vulnerable: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    flag_legal_hold: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    flag_cease_contact: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    flag_deceased: str = Field(default="skip", pattern=_FLAG, description=_FLAG_HELP)
+    sampling_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of interactions surveyed (0..1), chosen deterministically by "
+        "external_id.",
+    )
+    daily_quota: int | None = Field(
+        default=None,
+        ge=0,
+        description="Invitations per survey per day (UTC); empty means no quota.",
+    )
+    send_windows: bool | None = Field(
+        default=None,
+        description="Send survey SMS only inside the window in the recipient's local time. "
+        "Empty: off with the dev transport (try it at night), on with any other.",
+    )
+    send_window_start: time = Field(
+        default=time(9, 0), description="Opening of the send window, recipient's local time."
+    )
+    send_window_end: time = Field(
+        default=time(20, 0), description="Closing of the send window, recipient's local time."
+    )
+    send_no_sundays: bool = Field(default=True, description="Keep the window closed on Sundays.")
+    send_no_holidays: bool = Field(
+        default=True,
+        description="Keep the window closed on public holidays of the recipient's country.",
+    )
+    send_spread_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=24 * 60,
+        description="Messages waiting for an opening are spread over its first this many "
+        "minutes, so it does not start with a spike.",
     )
 
     controller_name: str = "Example Collection AS"

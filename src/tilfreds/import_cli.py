@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -54,7 +54,7 @@ class _Counted(io.RawIOBase):
         return len(data)
 
 
-def check_header(header: list[str] | None) -> str | None:
+def check_header(header: Sequence[str] | None) -> str | None:
     """Why this header cannot be imported, or None. A column's own text is not repeated."""
     if not header:
         return "the file is empty: the first line must name the columns"

@@ -15,8 +15,10 @@ from tilfreds.config import SUPPORTED_LOCALES, Settings
 from tilfreds.crypto import Keys
 from tilfreds.db import Database
 from tilfreds.errors import ConfigurationError
+from tilfreds.invitations.eligibility import CASE_FLAGS, FlagAction, Rules
 from tilfreds.invitations.intake import Timing
 from tilfreds.invitations.outbox import SendContext
+from tilfreds.invitations.schedule import SendWindow
 from tilfreds.keyring import load_keys
 from tilfreds.sms.dev import DevTransport
 from tilfreds.sms.transport import Transport
@@ -37,7 +39,37 @@ class Runtime:
     def send_context(self) -> SendContext:
         s = self.settings
         return SendContext(
-            public_url=s.public_url, controller=s.controller_name, sender=s.sms_sender
+            public_url=s.public_url,
+            controller=s.controller_name,
+            sender=s.sms_sender,
+            rules=self.rules(),
+            window=self.send_window(),
+        )
+
+    def rules(self) -> Rules:
+        s = self.settings
+        return Rules(
+            fatigue=timedelta(days=s.fatigue_days),
+            flag_actions={
+                flag: FlagAction.parse(getattr(s, f"flag_{flag}")) for flag in CASE_FLAGS
+            },
+            max_age=timedelta(days=s.interaction_max_age_days),
+            sampling_rate=s.sampling_rate,
+            daily_quota=s.daily_quota,
+        )
+
+    def send_window(self) -> SendWindow:
+        """The send window; off by default with the dev transport, so a person trying tilfreds
+        at night sees the SMS at once."""
+        s = self.settings
+        enabled = s.send_windows if s.send_windows is not None else self.transport.name != "dev"
+        return SendWindow(
+            start=s.send_window_start,
+            end=s.send_window_end,
+            no_sundays=s.send_no_sundays,
+            no_holidays=s.send_no_holidays,
+            enabled=enabled,
+            spread=timedelta(minutes=s.send_spread_minutes),
         )
 
     def timing(self) -> Timing:
@@ -46,6 +78,8 @@ class Runtime:
             delay=timedelta(minutes=s.invite_delay_minutes),
             valid_for=timedelta(days=s.invitation_valid_days),
             max_age=timedelta(days=s.interaction_max_age_days),
+            eligibility=self.rules(),
+            window=self.send_window(),
         )
 
     def upgrade_schema(self) -> None:
@@ -60,6 +94,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     if not settings.sms_sender.isdigit():
         raise ConfigurationError(
             "TILFREDS_SMS_SENDER must be numeric: customers cannot reply to an alphanumeric sender"
+        )
+    if settings.send_window_start >= settings.send_window_end:
+        raise ConfigurationError(
+            "TILFREDS_SEND_WINDOW_START must be before TILFREDS_SEND_WINDOW_END (a window within "
+            "one day, in the recipient's local time)"
         )
     if settings.sms_transport == "dev" and not (
         settings.is_embedded or settings.dev_transport_on_server

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs
+from tilfreds.invitations import jobs, reminders
 from tilfreds.invitations.outbox import take
+from tilfreds.invitations.postpone import postpone
 from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
@@ -57,13 +58,15 @@ class Worker:
         return timedelta(seconds=self.rt.settings.worker_lease_seconds)
 
     def sweep(self) -> None:
-        """Housekeeping that needs no hurry: leases that ran out, invitations that expired."""
+        """Housekeeping that needs no hurry: leases that ran out, invitations that expired, the
+        reminders of invitations sent."""
         rt = self.rt
         resend = rt.settings.resend_in_doubt or rt.transport.idempotent
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
             recovery = jobs.recover_expired_leases(session, now=now, resend_in_doubt=resend)
             expired = expire_overdue(session, now=now)
+            reminders.queue_reminders(session, now=now)
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
                 "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
@@ -104,6 +107,7 @@ class Worker:
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
             )
+            postpone(session, worker_id=self.id, later=prepared.later)
         self._unrecorded = {}
         if not ids:
             return Pass(0)

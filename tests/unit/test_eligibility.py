@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tilfreds.invitations.eligibility import MessageFacts, Send, Skip, may_send
+from tilfreds.invitations.eligibility import MessageFacts, Send, Skip, at_send
 from tilfreds.invitations.states import InvitationStatus, is_open
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -25,25 +25,30 @@ def facts(**kw: object) -> MessageFacts:
 
 
 def test_open_invitation_is_sent() -> None:
-    assert may_send(facts(), now=NOW) == Send()
+    assert at_send(facts(), None, now=NOW) == Send()
 
 
 def test_a_message_without_invitation_is_sent_unless_suppressed() -> None:
-    assert may_send(MessageFacts(suppressed=False), now=NOW) == Send()
-    assert may_send(MessageFacts(suppressed=True), now=NOW) == Skip("objection")
+    assert at_send(MessageFacts(suppressed=False), None, now=NOW) == Send()
+    assert at_send(MessageFacts(suppressed=True), None, now=NOW) == Skip(("objection",))
 
 
-def test_p7_objection_wins_over_everything() -> None:
-    assert may_send(facts(suppressed=True, expires_at=NOW), now=NOW) == Skip("objection")
+def test_p7_objection_comes_first_of_all_reasons() -> None:
+    decision = at_send(facts(suppressed=True, restricted=True, expires_at=NOW), None, now=NOW)
+    assert decision == Skip(("objection", "restriction", "invitation_expired"))
+    assert isinstance(decision, Skip)
+    assert decision.reason == "objection"
 
 
 @pytest.mark.parametrize("status", [S.ANSWERED, S.DECLINED, S.OBJECTED, S.EXPIRED])
 def test_closed_invitations_get_nothing_more(status: InvitationStatus) -> None:
-    assert may_send(facts(invitation_status=status), now=NOW) == Skip(f"invitation_{status}")
+    assert at_send(facts(invitation_status=status), None, now=NOW) == Skip(
+        (f"invitation_{status}",)
+    )
 
 
 def test_expired_invitation_is_not_sent_even_before_the_sweep_marks_it() -> None:
-    assert may_send(facts(expires_at=NOW), now=NOW) == Skip("invitation_expired")
+    assert at_send(facts(expires_at=NOW), None, now=NOW) == Skip(("invitation_expired",))
 
 
 @pytest.mark.parametrize("status", list(S))

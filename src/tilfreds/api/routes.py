@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.api.intake_rows import receive_rows, to_interaction
-from tilfreds.invitations import intake, timeline
+from tilfreds.invitations import funnel, intake, timeline
 from tilfreds.invitations.schemas import (
     BATCH_EXAMPLE,
     BATCH_RESULT_EXAMPLE,
@@ -108,9 +108,13 @@ def receive_batch(payload: BatchPayload, rt: RuntimeDep, op: OperatorDep) -> JSO
 )
 def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dict[str, Any]:
     """What became of an interaction: scheduled or skipped (and why), its invitation, and each
-    message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt)."""
+    message with its status (queued, claimed, sending, submitted, failed, skipped, in_doubt),
+    and ``funnel``: its outcome (scheduled, sent, delivered, answered, declined, expired, failed
+    or skipped) with the reasons."""
     with rt.db.read_only() as session:
-        return asdict(timeline.interaction_state(session, external_id))
+        state = asdict(timeline.interaction_state(session, external_id))
+        state["funnel"] = asdict(funnel.outcome_of(session, external_id))
+        return state
 
 
 class QuestionOut(BaseModel):

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys
+from tilfreds.invitations.objection import confirm_objection
 from tilfreds.invitations.replies import is_objection
 from tilfreds.invitations.service import close_for_people
 from tilfreds.invitations.states import InvitationStatus
@@ -30,16 +31,15 @@ def receive_sms(
     if not is_objection(text):
         return InboundOutcome("unhandled")
     indexes = keys.blind_indexes(phone_e164)
-    people.object_to_processing(
+    added = people.object_to_processing(
         session, phone_indexes=indexes, source="sms", actor="respondent", now=now
     )
+    person_ids = people.people_with(session, indexes)
     closed = close_for_people(
-        session,
-        people.people_with(session, indexes),
-        status=InvitationStatus.OBJECTED,
-        reason="objection",
-        now=now,
+        session, person_ids, status=InvitationStatus.OBJECTED, reason="objection", now=now
     )
+    if added:
+        confirm_objection(session, keys, phone_e164=phone_e164, person_ids=person_ids, now=now)
     return InboundOutcome("objection", closed_invitations=closed)
 
 

@@ -23,7 +23,15 @@ from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, context
 from tilfreds.errors import InvalidInput, NotFound
 from tilfreds.invitations import intake_sql as sql
-from tilfreds.invitations.intake_rules import IntakeFacts, Later, Rules, Skip, at_intake
+from tilfreds.invitations.eligibility import (
+    IntakeFacts,
+    Later,
+    Rules,
+    Skip,
+    at_intake,
+    for_survey,
+)
+from tilfreds.invitations.schedule import SendWindow, country_for, next_opening, zone_for
 from tilfreds.invitations.states import InvitationStatus
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -66,9 +74,13 @@ class Timing:
     valid_for: timedelta  # how long the link can be answered
     max_age: timedelta = timedelta(days=14)  # older interactions are not asked about
     skew: timedelta = timedelta(minutes=5)  # how far ahead a case system's clock may run
+    eligibility: Rules | None = None  # the operator's rules; None: only objection and age
+    window: SendWindow | None = None  # None: send as soon as the delay is over
 
     def rules(self) -> Rules:
-        return Rules(fatigue=timedelta(0), max_age=self.max_age)
+        if self.eligibility is not None:
+            return self.eligibility
+        return Rules(timedelta(0), {}, max_age=self.max_age, sampling_rate=1.0, daily_quota=None)
 
 
 @dataclass(frozen=True)
@@ -128,8 +140,9 @@ def receive_interactions(
             session,
             external_ids=[rows[p].external_id for p in batch.todo],
             indexes=batch.all_indexes(),
-            quota_since=batch.quota_since(),
         )
+        if since := batch.quota_since():
+            batch.facts.quota_used = sql.invitations_since(session, since)
         batch.decide()
         batch.write(session, actor=actor, audit_each=audit_each)
     return batch.results()
@@ -165,9 +178,32 @@ class _Batch:
         return [index for indexes in self.indexes.values() for index in indexes]
 
     def quota_since(self) -> datetime | None:
-        if self.rules.daily_quota is None:
+        """The start of today (UTC), if a daily quota applies to any survey."""
+        quotas = [q for q, _ in self.facts.overrides.values()] + [self.rules.daily_quota]
+        if all(q is None for q in quotas):
             return None
         return self.now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def rules_for(self, survey_id: int) -> Rules:
+        quota, rate = self.facts.overrides.get(survey_id, (None, None))
+        if quota is None and rate is None:
+            return self.rules
+        return for_survey(self.rules, daily_quota=quota, sampling_rate=rate)
+
+    def send_after(self, row: InteractionIn, earliest: datetime) -> datetime:
+        """The first moment in the recipient's send window from ``earliest`` (P2: a decent hour
+        in their own time zone), spread by the interaction so an opening has no spike."""
+        window = self.timing.window
+        if window is None or not window.enabled:
+            return earliest
+        phone = row.phone_e164
+        return next_opening(
+            earliest,
+            zone=zone_for(phone),
+            country=country_for(phone),
+            window=window,
+            spread_key=row.external_id,
+        )
 
     def decide(self) -> None:
         """Eligibility for every new row, in the order the interactions happened: a person in
@@ -203,20 +239,24 @@ class _Batch:
                     sample_key=row.external_id,
                     quota_used=used.get(survey_id, 0),
                 ),
-                self.rules,
+                self.rules_for(survey_id),
                 now=now,
             )
             if objected and current not in facts.suppressed:
                 self.carry.add(current)
             self.position[row.external_id] = pos
             if isinstance(decision, Skip):
-                self.scheduled.append(_skipped(row, decision.reasons))
+                self.scheduled.append(_skipped(row, survey_id, decision.reasons))
                 continue
             last[current] = now
             used[survey_id] = used.get(survey_id, 0) + 1
             if known is None:
                 self.register.setdefault(current, pos)
-            send_after = decision.until if isinstance(decision, Later) else now + self.timing.delay
+            send_after = (
+                decision.until
+                if isinstance(decision, Later)
+                else self.send_after(row, now + self.timing.delay)
+            )
             self.scheduled.append(
                 _surveyed(row, known[0] if known else None, current, survey_id, send_after)
                 | {"expires_at": now + self.timing.valid_for}
@@ -231,7 +271,7 @@ class _Batch:
         if missing := [i for i in self.register if i not in registered]:
             person_of |= sql.people_ids(session, missing)  # registered concurrently
         for row in self.scheduled:
-            if row["person_id"] is None and row["survey_id"] is not None:
+            if row["person_id"] is None and row["code"] is not None:
                 row["person_id"] = person_of[row.pop("phone_index")]
             row.pop("phone_index", None)
         made = sql.record(session, self.scheduled, now=now) if self.scheduled else {}
@@ -382,8 +422,9 @@ def _again(first: Intake) -> Intake:
     )
 
 
-def _skipped(row: InteractionIn, reasons: tuple[str, ...]) -> dict[str, Any]:
-    """An interaction that is not surveyed: no person, no reason text, no case ref (P9)."""
+def _skipped(row: InteractionIn, survey_id: int, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """An interaction that is not surveyed: no person, no reason text, no case ref (P9); the
+    survey it was meant for, so the funnel counts it there."""
     return {
         "external_id": row.external_id,
         "person_id": None,
@@ -392,7 +433,7 @@ def _skipped(row: InteractionIn, reasons: tuple[str, ...]) -> dict[str, Any]:
         "case_ref": "",
         "occurred_at": row.occurred_at,
         "skip_reasons": ",".join(reasons),
-        "survey_id": None,
+        "survey_id": survey_id,
         "code": None,
         "expires_at": None,
         "send_after": None,

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
+    Float,
     Integer,
     String,
     Table,
@@ -21,10 +22,12 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     select,
     text,
     union_all,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,10 +48,13 @@ class Facts:
     """What the one read before writing found, for every row of a batch."""
 
     existing: dict[str, int] = field(default_factory=dict)  # external_id -> interaction id
+    # phone index -> person id, latest invitation, restricted (P19)
     people: dict[str, tuple[int, datetime | None, bool]] = field(default_factory=dict)
     suppressed: set[str] = field(default_factory=set)  # phone indexes that objected
     surveys: dict[str, int] = field(default_factory=dict)  # slug -> id
     default_survey: int | None = None
+    # survey id -> its own daily quota and sampling rate (None: the setting applies)
+    overrides: dict[int, tuple[int | None, float | None]] = field(default_factory=dict)
     quota_used: dict[int, int] = field(default_factory=dict)  # survey id -> invitations today
 
 
@@ -80,28 +86,23 @@ def _facts_query(dialect: str) -> Any:
     under these numbers, and the surveys."""
     i, p, s, sv, iv = interactions.c, people.c, suppressions.c, surveys.c, invitations.c
     at, no = literal(None, UTCDateTime()), literal(False, Boolean())
+    n, x = sql_cast(null(), Integer()), sql_cast(null(), Float())
     last = select(func.max(iv.created_at)).where(iv.person_id == p.id).scalar_subquery()
     return union_all(
-        select(literal("x"), i.external_id, i.id, at, no).where(
+        select(literal("x"), i.external_id, i.id, at, no, n, x).where(
             _among(dialect, i.external_id, "external_ids")
         ),
-        select(literal("p"), p.phone_index, p.id, last, no).where(
+        select(literal("p"), p.phone_index, p.id, last, p.restricted_at.is_not(None), n, x).where(
             _among(dialect, p.phone_index, "indexes")
         ),
-        select(literal("s"), s.phone_index, s.id, at, no).where(
+        select(literal("s"), s.phone_index, s.id, at, no, n, x).where(
             _among(dialect, s.phone_index, "indexes")
         ),
-        select(literal("v"), sv.slug, sv.id, at, sv.is_default),
+        select(literal("v"), sv.slug, sv.id, at, sv.is_default, sv.daily_quota, sv.sampling_rate),
     )
 
 
-def read_facts(
-    session: Session,
-    *,
-    external_ids: Sequence[str],
-    indexes: Sequence[str],
-    quota_since: datetime | None,
-) -> Facts:
+def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequence[str]) -> Facts:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(external_ids) >= _NO_JIT_FROM:
         # the planner, seeing thousands of rows and joins it cannot estimate, would JIT-compile
@@ -112,26 +113,30 @@ def read_facts(
         _facts_query(dialect),
         {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)},
     )
-    for kind, key, id_, at, flag in rows:
+    for kind, key, id_, at, flag, quota, rate in rows:
         if kind == "x":
             facts.existing[key] = id_
         elif kind == "p":
-            facts.people[key] = (id_, at, False)
+            facts.people[key] = (id_, at, bool(flag))
         elif kind == "s":
             facts.suppressed.add(key)
         else:
             facts.surveys[key] = id_
+            facts.overrides[id_] = (quota, rate)
             if flag:
                 facts.default_survey = id_
-    if quota_since is not None:  # only when a daily quota is configured: a count of today's
-        facts.quota_used = dict(  # invitations is not free on a large table
-            session.execute(
-                select(invitations.c.survey_id, func.count())
-                .where(invitations.c.created_at >= quota_since)
-                .group_by(invitations.c.survey_id)
-            ).all()
-        )
     return facts
+
+
+def invitations_since(session: Session, since: datetime) -> dict[int, int]:
+    """Invitations per survey made since ``since``: read only where a daily quota applies, as
+    counting them is not free on a large table."""
+    statement = (
+        select(invitations.c.survey_id, func.count())
+        .where(invitations.c.created_at >= since)
+        .group_by(invitations.c.survey_id)
+    )
+    return {survey_id: count for survey_id, count in session.execute(statement)}
 
 
 @cache
@@ -228,14 +233,14 @@ _INPUT = ", ".join(_split(c, t) for c, t in zip(RECORD_COLUMNS, _TYPES, strict=T
 _RECORD_PG = text(
     f"WITH input AS (SELECT * FROM unnest({_INPUT}) AS t({', '.join(RECORD_COLUMNS)})), "  # noqa: S608
     "interaction AS (INSERT INTO interactions (external_id, person_id, channel, reason, case_ref, "
-    "occurred_at, created_at, skip_reasons) SELECT external_id, person_id, channel, reason, "
-    "case_ref, occurred_at, CAST(:now AS timestamptz), skip_reasons FROM input "
+    "occurred_at, created_at, skip_reasons, survey_id) SELECT external_id, person_id, channel, "
+    "reason, case_ref, occurred_at, CAST(:now AS timestamptz), skip_reasons, survey_id FROM input "
     "ORDER BY external_id ON CONFLICT (external_id) DO NOTHING "
     "RETURNING id, external_id, person_id), "
     "invitation AS (INSERT INTO invitations (interaction_id, person_id, survey_id, code, status, "
     "created_at, expires_at) SELECT i.id, i.person_id, t.survey_id, t.code, :pending, "
     "CAST(:now AS timestamptz), t.expires_at FROM interaction i JOIN input t USING (external_id) "
-    "WHERE t.survey_id IS NOT NULL RETURNING id, interaction_id, person_id), "
+    "WHERE t.code IS NOT NULL RETURNING id, interaction_id, person_id), "
     "message AS (INSERT INTO messages (purpose, status, person_id, invitation_id, send_after, "
     "attempts, created_at) SELECT :purpose, :queued, v.person_id, v.id, t.send_after, 0, "
     "CAST(:now AS timestamptz) FROM invitation v JOIN interaction i ON i.id = v.interaction_id "
@@ -254,7 +259,7 @@ def record(
     session: Session, rows: list[dict[str, Any]], *, now: datetime
 ) -> dict[str, tuple[int, int | None]]:
     """Insert each interaction (unless a concurrent delivery of its external_id did first) and,
-    for a row with a ``survey_id``, its invitation and the invitation's message. Returns
+    for a row with a ``code``, its invitation and the invitation's message. Returns
     ``{external_id: (interaction id, invitation id or None)}`` for the rows inserted here."""
     rows = sorted(rows, key=lambda r: str(r["external_id"]))  # one lock order for all batches
     if session.get_bind().dialect.name == "postgresql":
@@ -269,10 +274,10 @@ def _record_sqlite(
 ) -> dict[str, tuple[int, int | None]]:
     inserted = session.execute(
         _insert_new("sqlite", interactions, "external_id", "external_id"),
-        [{c: r[c] for c in RECORD_COLUMNS[:7]} | {"created_at": now} for r in rows],
+        [{c: r[c] for c in RECORD_COLUMNS[:8]} | {"created_at": now} for r in rows],
     )
     ids = {external_id: id_ for id_, external_id in inserted}
-    surveyed = [r for r in rows if r["survey_id"] is not None and r["external_id"] in ids]
+    surveyed = [r for r in rows if r["code"] is not None and r["external_id"] in ids]
     out: dict[str, tuple[int, int | None]] = {e: (i, None) for e, i in ids.items()}
     if not surveyed:
         return out

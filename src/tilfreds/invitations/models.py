@@ -49,6 +49,7 @@ class Invitation(Base):
     expires_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    reminders_queued_at: Mapped[datetime | None]  # its reminders were queued (``reminders``)
 
 
 class Message(Base):
@@ -82,7 +83,7 @@ class Message(Base):
     lease_until: Mapped[datetime | None]
     transport: Mapped[str | None] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(64))
-    skip_reason: Mapped[str | None] = mapped_column(String(40))
+    skip_reason: Mapped[str | None] = mapped_column(String(200))  # comma-joined, objection first
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None]

@@ -1,6 +1,9 @@
-"""Turn claimed messages into SMS: one joined read, eligibility decided again at send time (P7),
-numbers opened and texts rendered. A row that cannot be opened or rendered fails alone, with its
-own reason; the rest of the batch goes on.
+"""Turn claimed messages into SMS: one joined read, eligibility decided again at send time (P7,
+P19 send side, the fatigue window), numbers opened and texts rendered, and survey messages held
+back to the send window in the recipient's local time (P2). Each claimed message ends in exactly
+one of: sendable, skipped (all its reasons, objection first), postponed (``later``: its new
+``send_after``), failed. A row that cannot be opened or rendered fails alone, with its own reason;
+the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from tilfreds.crypto import Keys, UndecryptableError, context
-from tilfreds.invitations.eligibility import MessageFacts, Skip, may_send
+from tilfreds.invitations.eligibility import MessageFacts, Rules, Skip, at_send
 from tilfreds.invitations.jobs import ids_in
 from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.schedule import SendWindow, country_for, next_opening, zone_for
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
-from tilfreds.invitations.texts import invitation_sms
+from tilfreds.invitations.texts import (
+    invitation_sms,
+    locale_for_country,
+    objection_confirmation_sms,
+    reminder_sms,
+)
 from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
 from tilfreds.sms.transport import OutboundSms
@@ -29,6 +38,8 @@ from tilfreds.sms.transport import OutboundSms
 SURVEY_PURPOSES = frozenset(
     {MessagePurpose.INVITATION, MessagePurpose.REMINDER, MessagePurpose.SURVEY_QUESTION}
 )
+# purposes that wait for the send window; a confirmation the person just asked for does not
+WINDOWED = frozenset({MessagePurpose.INVITATION, MessagePurpose.REMINDER})
 _messages, _invitations, _people, _suppressions = (
     cast(Table, model.__table__) for model in (Message, Invitation, Person, Suppression)
 )
@@ -39,6 +50,8 @@ class SendContext:
     public_url: str
     controller: str
     sender: str
+    rules: Rules | None = None  # None: no fatigue check at send (a caller without settings)
+    window: SendWindow | None = None  # None: no send window
 
 
 @dataclass(frozen=True)
@@ -55,31 +68,62 @@ class _Row:
 Renderer = Callable[[_Row, SendContext], str]
 
 
+def _link(row: _Row, ctx: SendContext) -> str:
+    return f"{ctx.public_url.rstrip('/')}/s/{row.code}"
+
+
 def _invitation(row: _Row, ctx: SendContext) -> str:
-    link = f"{ctx.public_url.rstrip('/')}/s/{row.code}"
-    return invitation_sms(locale=row.locale, name=row.name, controller=ctx.controller, link=link)
+    return invitation_sms(
+        locale=row.locale, name=row.name, controller=ctx.controller, link=_link(row, ctx)
+    )
+
+
+def _reminder(row: _Row, ctx: SendContext) -> str:
+    return reminder_sms(
+        locale=row.locale, name=row.name, controller=ctx.controller, link=_link(row, ctx)
+    )
+
+
+def _objection_confirmation(row: _Row, ctx: SendContext) -> str:
+    return objection_confirmation_sms(locale=row.locale, controller=ctx.controller)
 
 
 # texts rendered at send time from current data, so a rectified name is used (P17); purposes
 # without a renderer carry their text sealed in the message (body_cipher)
-RENDERERS: dict[MessagePurpose, Renderer] = {MessagePurpose.INVITATION: _invitation}
+RENDERERS: dict[MessagePurpose, Renderer] = {
+    MessagePurpose.INVITATION: _invitation,
+    MessagePurpose.REMINDER: _reminder,
+    MessagePurpose.OBJECTION_CONFIRMATION: _objection_confirmation,
+}
 
 
 @dataclass
 class Prepared:
     ids: list[int] = field(default_factory=list)  # every message read, in id order
     sendable: list[OutboundSms] = field(default_factory=list)
-    skipped: dict[int, str] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)  # comma-joined reasons
     failed: dict[int, str] = field(default_factory=dict)
+    later: dict[int, datetime] = field(default_factory=dict)  # its window opens then
 
 
 def _joined() -> Any:
     """A message with what deciding and rendering it needs: Core on the tables, so the rows are
     plain tuples, with none of the ORM's per-row work."""
     m, i, p, s = _messages.c, _invitations.c, _people.c, _suppressions.c
+    other = _invitations.alias("other")
+    # the latest other invitation sent to this person (the fatigue window, checked for invitations)
+    surveyed_since = case(
+        (
+            m.purpose == MessagePurpose.INVITATION,
+            select(func.max(other.c.sent_at))
+            .where(other.c.person_id == m.person_id, other.c.id != m.invitation_id)
+            .scalar_subquery(),
+        ),
+    )
     return select(
         m.id,
         m.purpose,
+        m.person_id,
         m.to_cipher,
         m.body_cipher,
         i.status.label("invitation_status"),
@@ -89,6 +133,8 @@ def _joined() -> Any:
         p.phone_cipher,
         p.name_cipher,
         p.locale,
+        p.restricted_at,
+        surveyed_since.label("surveyed_since"),
         s.id.label("suppression_id"),
     ).select_from(
         _messages.outerjoin(_invitations, i.id == m.invitation_id)
@@ -139,24 +185,41 @@ def _decide(
 ) -> Prepared:
     out = Prepared(ids=[r.id for r in rows])
     purposes: dict[int, MessagePurpose] = {}
+    invited: set[int] = set()  # people an invitation of this batch goes to
     for r in rows:
+        survey = r.purpose in SURVEY_PURPOSES
         facts = MessageFacts(
-            suppressed=r.suppression_id is not None and r.purpose in SURVEY_PURPOSES,
+            suppressed=r.suppression_id is not None and survey,
             invitation_status=r.invitation_status,
             expires_at=r.expires_at,
+            restricted=r.restricted_at is not None and survey,
+            # two invitations to one person in one batch: the second waits for no sent_at
+            surveyed_since=(
+                now
+                if r.purpose == MessagePurpose.INVITATION and r.person_id in invited
+                else r.surveyed_since
+            ),
         )
-        decision = may_send(facts, now=now)
+        decision = at_send(facts, ctx.rules, now=now)
         if isinstance(decision, Skip):
-            out.skipped[r.id] = decision.reason
+            out.skipped[r.id] = ",".join(decision.reasons)
             continue
         try:
-            out.sendable.append(_render(keys, r, ctx))
+            sms = _render(keys, r, ctx)
         except UndecryptableError as exc:
             out.failed[r.id] = f"cannot open its stored data: {exc}"
+            continue
         except Exception as exc:  # a broken text must not stop the batch
             out.failed[r.id] = f"cannot render its text: {type(exc).__name__}: {exc}"
-        else:
-            purposes[r.id] = r.purpose
+            continue
+        opening = _opening(r, sms.to, ctx, now=now)
+        if opening > now:
+            out.later[r.id] = opening
+            continue
+        out.sendable.append(sms)
+        purposes[r.id] = r.purpose
+        if r.purpose == MessagePurpose.INVITATION:
+            invited.add(r.person_id)
     if keys.previous:
         _skip_objectors_under_any_key(session, keys, out, purposes)
     return out
@@ -175,6 +238,16 @@ def _skip_objectors_under_any_key(
     out.sendable = [sms for sms in out.sendable if int(sms.reference) not in out.skipped]
 
 
+def _opening(r: Any, to: str, ctx: SendContext, *, now: datetime) -> datetime:
+    """When a survey message may reach its recipient: now, or the send window's next opening
+    in their local time, spread by the message's id."""
+    if ctx.window is None or not ctx.window.enabled or r.purpose not in WINDOWED:
+        return now
+    return next_opening(
+        now, zone=zone_for(to), country=country_for(to), window=ctx.window, spread_key=str(r.id)
+    )
+
+
 def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of prepare's query
     if r.phone_cipher is not None:
         to = keys.decrypt(r.phone_cipher, context=context("people", "phone", r.phone_index))
@@ -183,7 +256,8 @@ def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of
         to, name = keys.decrypt(r.to_cipher, context=context("messages", "to", r.id)), ""
     else:
         raise UndecryptableError("it has no recipient")
-    row = _Row(id=r.id, purpose=r.purpose, code=r.code, locale=r.locale or "en", name=name)
+    locale = r.locale or locale_for_country(country_for(to))
+    row = _Row(id=r.id, purpose=r.purpose, code=r.code, locale=locale, name=name)
     if r.body_cipher is not None:
         body = keys.decrypt(r.body_cipher, context=context("messages", "body", r.id))
     elif r.purpose in RENDERERS:

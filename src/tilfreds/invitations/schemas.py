@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilfreds.fields import NAME_MAX_CHARS, FilledLine, Line, Moment, PersonName
-from tilfreds.invitations.intake_rules import CASE_FLAGS
+from tilfreds.invitations.eligibility import CASE_FLAGS
 
 Channel = Literal["phone", "chat", "letter", "web", "email", "sms"]
 CaseFlag = Literal["dispute", "hardship", "vulnerable", "legal_hold", "cease_contact", "deceased"]

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 
 from tilfreds.errors import NotFound
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.states import OPEN_INVITATION, InvitationStatus, MessageStatus
+from tilfreds.invitations.states import (
+    OPEN_INVITATION,
+    InvitationStatus,
+    MessagePurpose,
+    MessageStatus,
+)
 from tilfreds.people.models import Interaction, Person
 from tilfreds.surveys.models import Survey
 
@@ -76,8 +81,8 @@ def close_for_people(
     now: datetime,
 ) -> int:
     """Close every open invitation of these people and cancel every message not yet handed over
-    to the transport, whatever its purpose (an objection stops everything, P7). Returns how many
-    invitations were closed."""
+    to the transport, whatever its purpose but the confirmation of an objection (an objection
+    stops everything else, P7). Returns how many invitations were closed."""
     if not person_ids:
         return 0
     closed = session.execute(
@@ -86,7 +91,13 @@ def close_for_people(
         .values(status=status, closed_at=now)
         .returning(Invitation.id)
     ).all()
-    _cancel_messages(session, Message.person_id.in_(person_ids), reason=reason)
+    _cancel_messages(
+        session,
+        Message.person_id.in_(person_ids)
+        # an objection's own confirmation is not cancelled by the next STOPP (P7)
+        & (Message.purpose != MessagePurpose.OBJECTION_CONFIRMATION),
+        reason=reason,
+    )
     return len(closed)
 
 

@@ -19,6 +19,8 @@ class Person(Base):
     name_cipher: Mapped[bytes] = mapped_column(LargeBinary)  # context: people.name/<index>
     locale: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime]
+    # processing restricted (P19, GDPR Art. 18): kept, but surveyed no more until lifted
+    restricted_at: Mapped[datetime | None]
 
 
 class Interaction(Base):
@@ -40,6 +42,8 @@ class Interaction(Base):
     case_ref: Mapped[str] = mapped_column(String(120))
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # the survey it was meant for, also when it was skipped (the funnel counts skips per survey)
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"))
     skip_reasons: Mapped[str | None] = mapped_column(
         String(200)
     )  # comma-separated, objection first

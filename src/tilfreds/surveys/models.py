@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tilfreds.db import Base
@@ -18,6 +18,12 @@ class Survey(Base):
     name: Mapped[str] = mapped_column(String(200))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # reminders after the invitation (P2): how many, and how long after it (and each other)
+    reminder_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reminder_after_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    # overrides of the operator-wide rules for this survey; None: the setting applies
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    sampling_rate: Mapped[float | None] = mapped_column(Float)
 
     questions: Mapped[list[Question]] = relationship(
         order_by="Question.position", cascade="all, delete-orphan", lazy="selectin"

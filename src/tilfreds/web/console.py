@@ -9,8 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tilfreds.api.deps import SESSION_COOKIE, RuntimeDep, bearer_token
 from tilfreds.errors import Unauthorized
+from tilfreds.invitations import funnel
 from tilfreds.operators import service as operators
 from tilfreds.reporting import service as reporting
+from tilfreds.surveys import service as surveys
 from tilfreds.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -59,6 +61,15 @@ def dashboard(request: Request, rt: RuntimeDep) -> Response:
         with rt.db.read_only() as session:
             operator = operators.authenticate(session, bearer_token(request))
             summary = reporting.summary(session)
+            funnels = funnel.funnel(session)
+            names = {s.id: s.name for s in surveys.list_surveys(session)}
     except Unauthorized:
         return RedirectResponse("/login", status_code=303)
-    return page(request, "dashboard.html", operator=operator, summary=summary)
+    return page(
+        request,
+        "dashboard.html",
+        operator=operator,
+        summary=summary,
+        funnels=funnels,
+        survey_names=names,
+    )
