@@ -20,11 +20,14 @@ from tests.worker_processes import worker_env
 from tilfreds.api.intake_rows import receive_rows
 from tilfreds.clock import SystemClock
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.people.models import Interaction
+from tilfreds.people.models import Interaction, Person
 from tilfreds.runtime import Runtime
 from tilfreds.sms.dev import DevPhoneMessage
 
-ROWS, BATCH, OVERLAP = 1200, 200, 600  # the two streams share OVERLAP external ids
+# two streams of ROWS rows, the second half a batch behind: each of its batches shares half its
+# external ids with the batch the first stream writes at the same time
+ROWS, BATCH = 1200, 200
+SHIFT = BATCH // 2
 
 
 def payload(n: int, occurred_at: str) -> dict[str, Any]:
@@ -64,13 +67,13 @@ def test_batches_and_two_workers_together_make_each_invitation_once_and_send_it_
             failures.append(exc)
 
     try:
-        streams = [threading.Thread(target=stream, args=(f,)) for f in (0, ROWS - OVERLAP)]
+        streams = [threading.Thread(target=stream, args=(f,)) for f in (0, SHIFT)]
         for t in streams:
             t.start()
         for t in streams:
             t.join(timeout=300)
         assert not failures, failures
-        total = 2 * ROWS - OVERLAP
+        total = ROWS + SHIFT
         _wait_until_sent(rt, total)
     finally:
         for w in workers:
@@ -88,12 +91,13 @@ def test_batches_and_two_workers_together_make_each_invitation_once_and_send_it_
                 select(func.count()).select_from(Message).scalar_subquery(),
                 select(func.count(func.distinct(DevPhoneMessage.reference))).scalar_subquery(),
                 select(func.count()).select_from(DevPhoneMessage).scalar_subquery(),
+                select(func.count()).select_from(Person).scalar_subquery(),  # none left over
             )
         ).one()
         by_status = dict(
             session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
         )
-    assert tuple(counts) == (total,) * 6
+    assert tuple(counts) == (total,) * 7
     assert by_status == {"submitted": total}
 
 
