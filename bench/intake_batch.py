@@ -171,7 +171,8 @@ def through_api(url: str, token: str, *, rows: int, batch: int, workdir: Path) -
                     raise RuntimeError(f"batch: {response.status_code}: {response.text[:300]}")
                 advance(response.json()["created"])
 
-    with server_process("tilfreds", _env(url, workdir)) as (base, proc), progress() as bar:
+    server = server_process("tilfreds", _env(url, workdir), max_seconds=max(900.0, rows / 100))
+    with server as (base, proc), progress() as bar:
         task = bar.add_task(f"POST /api/v1/interactions/batch ×{batch}", total=rows)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
