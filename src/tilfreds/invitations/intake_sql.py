@@ -211,7 +211,7 @@ def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> 
         params = _columns(rows, _PEOPLE_COLUMNS)
         return dict(session.execute(_REGISTER_PG, {**params, "now": now}).all())
     statement = _insert_new("sqlite", people, "phone_index", "phone_index")
-    found = session.execute(statement, [{**r, "created_at": now} for r in rows])
+    found = session.execute(statement, _many([{**r, "created_at": now} for r in rows]))
     return {index: id_ for id_, index in found}
 
 
@@ -269,12 +269,17 @@ def record(
     return _record_sqlite(session, rows, now=now)
 
 
+def _many(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
+    """One row as a plain execute: SQLAlchemy's many-rows path costs more than it saves there."""
+    return rows[0] if len(rows) == 1 else rows
+
+
 def _record_sqlite(
     session: Session, rows: list[dict[str, Any]], *, now: datetime
 ) -> dict[str, tuple[int, int | None]]:
     inserted = session.execute(
         _insert_new("sqlite", interactions, "external_id", "external_id"),
-        [{c: r[c] for c in RECORD_COLUMNS[:8]} | {"created_at": now} for r in rows],
+        _many([{c: r[c] for c in RECORD_COLUMNS[:8]} | {"created_at": now} for r in rows]),
     )
     ids = {external_id: id_ for id_, external_id in inserted}
     surveyed = [r for r in rows if r["code"] is not None and r["external_id"] in ids]
@@ -283,34 +288,38 @@ def _record_sqlite(
         return out
     invited = session.execute(
         insert(invitations).returning(invitations.c.id, invitations.c.interaction_id),
-        [
-            {
-                "interaction_id": ids[r["external_id"]],
-                "person_id": r["person_id"],
-                "survey_id": r["survey_id"],
-                "code": r["code"],
-                "status": InvitationStatus.PENDING,
-                "created_at": now,
-                "expires_at": r["expires_at"],
-            }
-            for r in surveyed
-        ],
+        _many(
+            [
+                {
+                    "interaction_id": ids[r["external_id"]],
+                    "person_id": r["person_id"],
+                    "survey_id": r["survey_id"],
+                    "code": r["code"],
+                    "status": InvitationStatus.PENDING,
+                    "created_at": now,
+                    "expires_at": r["expires_at"],
+                }
+                for r in surveyed
+            ]
+        ),
     )
     invitation_of = {interaction_id: id_ for id_, interaction_id in invited}
     session.execute(
         insert(messages),
-        [
-            {
-                "purpose": MessagePurpose.INVITATION,
-                "status": MessageStatus.QUEUED,
-                "person_id": r["person_id"],
-                "invitation_id": invitation_of[ids[r["external_id"]]],
-                "send_after": r["send_after"],
-                "attempts": 0,
-                "created_at": now,
-            }
-            for r in surveyed
-        ],
+        _many(
+            [
+                {
+                    "purpose": MessagePurpose.INVITATION,
+                    "status": MessageStatus.QUEUED,
+                    "person_id": r["person_id"],
+                    "invitation_id": invitation_of[ids[r["external_id"]]],
+                    "send_after": r["send_after"],
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for r in surveyed
+            ]
+        ),
     )
     for r in surveyed:
         interaction_id = ids[r["external_id"]]
