@@ -28,6 +28,7 @@ from tilfreds.sms.dev import DevPhoneMessage
 # external ids with the batch the first stream writes at the same time
 ROWS, BATCH = 1200, 200
 SHIFT = BATCH // 2
+INVITING = Message.purpose == "invitation"  # the workers also queue reminders, for later
 
 
 def payload(n: int, occurred_at: str) -> dict[str, Any]:
@@ -88,14 +89,16 @@ def test_batches_and_two_workers_together_make_each_invitation_once_and_send_it_
                 select(func.count()).select_from(Interaction).scalar_subquery(),
                 select(func.count(func.distinct(Invitation.interaction_id))).scalar_subquery(),
                 select(func.count()).select_from(Invitation).scalar_subquery(),
-                select(func.count()).select_from(Message).scalar_subquery(),
+                select(func.count()).select_from(Message).where(INVITING).scalar_subquery(),
                 select(func.count(func.distinct(DevPhoneMessage.reference))).scalar_subquery(),
                 select(func.count()).select_from(DevPhoneMessage).scalar_subquery(),
                 select(func.count()).select_from(Person).scalar_subquery(),  # none left over
             )
         ).one()
         by_status = dict(
-            session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+            session.execute(
+                select(Message.status, func.count()).where(INVITING).group_by(Message.status)
+            ).all()
         )
     assert tuple(counts) == (total,) * 7
     assert by_status == {"submitted": total}
