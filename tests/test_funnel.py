@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from tests.factories import interaction_in
 from tests.test_worker import Recording
@@ -20,6 +22,7 @@ from tilfreds.invitations.intake import Timing, receive_interaction
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.service import close_invitation, expire_overdue, find_invitation
 from tilfreds.invitations.states import InvitationStatus
+from tilfreds.people.models import Interaction
 from tilfreds.reporting.disclosure import MIN_GROUP
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
@@ -53,17 +56,15 @@ def _intake(rt: Runtime, n: int, **values: object) -> None:
         )
 
 
-def _code(session: object, n: int) -> str:
-    from tilfreds.people.models import Interaction
-
-    return session.execute(  # type: ignore[attr-defined,no-any-return]
+def _code(session: Session, n: int) -> str:
+    return session.execute(
         select(Invitation.code)
         .join(Interaction, Interaction.id == Invitation.interaction_id)
         .where(Interaction.external_id == f"ext-{n}")
     ).scalar_one()
 
 
-def _message_of(session: object, n: int) -> object:
+def _message_of(session: Session, n: int) -> ScalarSelect[int]:
     return (
         select(Message.id)
         .join(Invitation, Invitation.id == Message.invitation_id)

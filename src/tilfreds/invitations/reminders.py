@@ -25,7 +25,7 @@ from tilfreds.surveys.models import Survey
 _invitations = cast(Table, Invitation.__table__)
 
 
-def queue_reminders(session: Session, *, now: datetime, limit: int = 1000) -> int:
+def queue_reminders(session: Session, *, now: datetime, limit: int = 5000) -> int:
     """Queue the reminders of up to ``limit`` sent invitations not yet reminded; returns how
     many reminders were queued."""
     i = _invitations.c
