@@ -13,13 +13,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import audit_verify, claim, intake, send_worker, sms_dispatch
+from bench import audit_verify, claim, intake, intake_batch, send_worker, sms_dispatch
 from bench.common import DEFAULT_PG_URL, ROOT, machine_facts, postgres_version
 from bench.report import Results, render, targets
 from tilfreds.config import Settings
+from tilfreds.invitations.schemas import BATCH_MAX_ROWS
 
 console = Console()
-PARTS = ("intake", "worker", "claim", "audit", "sms_dispatch")
+PARTS = ("intake", "worker", "claim", "audit", "sms_dispatch", "batch")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--smpp-rate", type=float, default=200.0, help="per-bind rate limit measured (200/s)")
     add("--rate-seconds", type=float, default=30.0, help="span the rate is measured over (30)")
     add("--smsc-port", type=int, default=27751, help="port of the SMSC simulator (27751)")
+    add("--batch-rows", type=int, default=1_000_000, help="interactions for batch intake (1M)")
     add("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     add("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL benchmark database (emptied)")
     add("--no-postgres", action="store_true", help="SQLite only (claim and audit are skipped)")
@@ -53,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
     if min(args.messages, args.batch_size, args.repeat, args.claims) < 1 or args.requests < 2:
         parser.error("--messages, --batch-size, --repeat, --claims >= 1; --requests >= 2")
+    if not 1 <= args.batch_rows <= 10_000_000:
+        parser.error("need 1 <= --batch-rows <= 10000000")
     if not 1 <= args.small_queue < args.backlog or args.audit_entries < 1:
         parser.error("need 1 <= --small-queue < --backlog and --audit-entries >= 1")
     if min(args.sms_messages, args.smpp_window) < 1 or min(args.smpp_rate, args.rate_seconds) <= 0:
@@ -83,6 +87,7 @@ def command_line(args: argparse.Namespace) -> str:
         "smpp_window",
         "smpp_rate",
         "rate_seconds",
+        "batch_rows",
         "only",
     ):
         if getattr(args, name) != getattr(defaults, name):
@@ -134,6 +139,12 @@ def main(argv: list[str]) -> int:
             claims=args.claims,
             batch_size=args.batch_size,
         )
+    if pg and "batch" in args.parts:
+        console.rule("Batch intake: API and CSV against a raw COPY")
+        with tempfile.TemporaryDirectory(prefix="tilfreds-bench-") as tmp:
+            results.batch = intake_batch.run(
+                pg_url=args.pg_url, rows=args.batch_rows, batch=BATCH_MAX_ROWS, workdir=Path(tmp)
+            )
     if pg and "audit" in args.parts:
         console.rule("audit verify of a long log")
         results.audit = audit_verify.run(pg_url=args.pg_url, entries=args.audit_entries)

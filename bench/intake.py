@@ -88,16 +88,27 @@ def _free_port() -> int:
 def running_server(app: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start ``python -m bench.servers APP`` on a free loopback port; yield its base URL; stop it
     (SIGTERM, then SIGKILL if it lingers). It also stops itself after a bounded time."""
+    with server_process(app, env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def server_process(
+    app: str, env: dict[str, str] | None = None, *, max_seconds: float = 900.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``running_server``, yielding the process too (to read its memory); it stops itself after
+    ``max_seconds``."""
     port = _free_port()
     base = f"http://{HOST}:{port}"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("TILFREDS_")}
     child_env.update(env or {})
-    cmd = [sys.executable, "-m", "bench.servers", app, "--port", str(port)]
+    cmd = [sys.executable, "-m", "bench.servers", app, "--port", str(port),
+           "--max-seconds", str(max_seconds)]  # fmt: skip
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=log)
         try:
             _wait_until_up(proc, base, log)
-            yield base
+            yield base, proc
         finally:
             proc.terminate()
             try:

@@ -8,10 +8,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench import intake_batch
 from bench.audit_verify import VerifyResult
 from bench.claim import INDEX, ClaimResult
 from bench.common import md_table as _table
 from bench.intake import COUNTED, SLICE, WARMUP, IntakeResult, ratios
+from bench.intake_batch import BatchIntakeResult
 from bench.notes import notes
 from bench.send_worker import WorkerResult
 from bench.sms_dispatch import DispatchResult
@@ -32,6 +34,7 @@ class Results:
     claim: ClaimResult | None = None
     audit: VerifyResult | None = None
     sms: DispatchResult | None = None
+    batch: BatchIntakeResult | None = None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -105,6 +108,8 @@ def targets(results: Results) -> list[list[str]]:
                 _verdict(a.ok and mib < AUDIT_TARGET_MIB),
             ]
         )
+    if results.batch:
+        rows.append(intake_batch.target_row(results.batch))
     for w in results.worker:
         rows.append(
             [
@@ -136,7 +141,8 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
         out += [f"Skipped: {'; '.join(results.skipped)}.", ""]
     out += ["## Machine", "", *_table(["", ""], [[k, v] for k, v in facts.items()]), ""]
     out += _intake(results.intake) + _worker(results.worker) + _claim(results.claim)
-    out += _audit(results.audit) + _memory(results.worker) + _sms(results.sms) + notes()
+    out += _audit(results.audit) + _memory(results.worker) + _sms(results.sms)
+    out += intake_batch.section(results.batch) + notes()
     return "\n".join(out)
 
 

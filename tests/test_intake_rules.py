@@ -96,7 +96,7 @@ def test_p7_an_objection_after_registration_still_skips_new_interactions(
     client.post("/api/v1/interactions", json=interaction_payload(external_id="before"))
     _object(rt)
     r = client.post("/api/v1/interactions", json=interaction_payload(external_id="after"))
-    assert r.json()["skip_reasons"] == ["objection"]
+    assert r.json()["skip_reasons"] == ["objection", "fatigue"]  # the objection first
     assert (count(rt, Invitation), count(rt, Message)) == (1, 2)  # its message, the confirmation
 
 

@@ -122,7 +122,8 @@ def test_p1_survey_page_names_the_configured_controller(
     rt.settings.controller_name = "Annen Inkasso AS"  # not the default: the page must read it
     rt.settings.controller_org_no = "123 456 789"
     rt.settings.dpo_email = "dpo@annen-inkasso.example"
-    customer = {"name": "Kari Nordmann", "phone": "412 34 567", "locale": locale}
+    # with its country code: a number without one is read in the country of the language
+    customer = {"name": "Kari Nordmann", "phone": "+47 412 34 567", "locale": locale}
     text = html.unescape(client.get(f"/s/{_send_and_get_code(client, rt, customer=customer)}").text)
     _ = translator(locale)
     assert f'lang="{locale}"' in text

@@ -21,7 +21,8 @@ SKIP_ANY = "Answering is voluntary: you may skip any question. It takes less tha
 
 
 def survey_code(client: TestClient, rt: Runtime, locale: str = "nb") -> str:
-    customer = {"name": "Kari Nordmann", "phone": "412 34 567", "locale": locale}
+    # with its country code: a number without one is read in the country of the language
+    customer = {"name": "Kari Nordmann", "phone": "+47 412 34 567", "locale": locale}
     payload = interaction_payload(customer=customer)
     assert client.post("/api/v1/interactions", json=payload).status_code == 201
     Worker(rt).drain()

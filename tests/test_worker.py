@@ -107,6 +107,7 @@ def test_message_waits_for_its_send_after(rt: Runtime, clock: FrozenClock) -> No
 def test_p7_no_message_after_objection_even_if_already_queued(
     client: TestClient, rt: Runtime
 ) -> None:
+    rt.settings.fatigue_days = 0  # the same number is invited twice
     client.post("/api/v1/interactions", json=interaction_payload(external_id="first"))
     Worker(rt).drain()
     client.post("/api/v1/interactions", json=interaction_payload(external_id="second"))

@@ -26,6 +26,7 @@ from tilfreds.api import deps, sms_callbacks
 from tilfreds.api import dev as dev_api
 from tilfreds.api import error_responses as api_errors
 from tilfreds.api.gate import BearerAuth, BodyLimit
+from tilfreds.api.routes import BATCH_PATH
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
@@ -108,7 +109,11 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     # the last added runs first: security headers on every answer, then the size limit, then
     # the token check, all before any route reads the body
     app.add_middleware(BearerAuth, authenticate=partial(deps.authenticate, rt))
-    app.add_middleware(BodyLimit, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=rt.settings.max_body_bytes,
+        larger={BATCH_PATH: rt.settings.max_batch_body_bytes},
+    )
     app.add_middleware(SecurityHeaders)
     app.state.runtime = rt
     app.add_exception_handler(TilfredsError, _render_error)

@@ -1,5 +1,5 @@
-"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, sms. Heavy imports stay
-inside commands so ``tilfreds --help`` is quick."""
+"""The ``tilfreds`` command: serve, worker, db, demo, token, audit, keys, sms, survey, import.
+Heavy imports stay inside commands so ``tilfreds --help`` is quick."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from tilfreds.cli_surveys import survey_app
 from tilfreds.config import load_settings
 from tilfreds.errors import ConfigurationError, TilfredsError
+from tilfreds.import_cli import import_app
 
 if TYPE_CHECKING:
     from tilfreds.runtime import Runtime
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(survey_app, name="survey")
 app.add_typer(sms_app, name="sms")
+app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 out = Console()
 

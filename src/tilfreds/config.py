@@ -252,6 +252,13 @@ class Settings(BaseSettings):
         "is read.",
     )
 
+    max_batch_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /api/v1/interactions/batch (up to 10,000 interactions), "
+        "in bytes.",
+    )
+
     worker_batch_size: int = Field(default=100, ge=1, le=10_000)
     worker_window: int = Field(
         default=50,

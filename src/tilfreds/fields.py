@@ -23,6 +23,7 @@ _INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})  # spaces, controls, zero
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 NAME_MAX_CHARS, NAME_MAX_WORDS = 100, 6
 # a dot between a word and a lower-case word ("bit.ly", "example.no"), not an initial ("J. R.")
+_ASCII_DIGIT = re.compile(r"[0-9]")  # the only numbers ASCII has
 _WEB_ADDRESS = re.compile(r"://|(?i:www\.)|@|[\w-]\.[a-z]{2,}")
 
 
@@ -31,6 +32,8 @@ def _category(char: str) -> str:
 
 
 def single_line(value: str) -> str:
+    if value.isascii() and value.isprintable():  # the common case, without a look at each char
+        return value
     if any(_category(c) in _NOT_IN_A_LINE for c in value):
         raise ValueError("must not contain control characters such as line breaks or NUL")
     return value
@@ -44,6 +47,8 @@ def storable(value: str) -> str:
 
 
 def not_blank(value: str) -> str:
+    if value[:1].isalnum():  # starts with a letter or digit: not blank
+        return value
     if all(c.isspace() or _category(c) in _INVISIBLE for c in value):
         raise ValueError("must not be blank")
     return value
@@ -56,12 +61,19 @@ def in_calendar_range(value: datetime) -> datetime:
     return value
 
 
+def _has_number(value: str) -> bool:
+    """0-9, or a number of another script (², Ⅷ); ASCII has only 0-9."""
+    if value.isascii():
+        return _ASCII_DIGIT.search(value) is not None
+    return any(_category(c).startswith("N") for c in value)
+
+
 def person_name(value: str) -> str:
     """A short person's name: no web or e-mail address, no digits, at most six words (the
     length limit is the field's ``max_length``, so the schema shows it)."""
     if _WEB_ADDRESS.search(value):
         raise ValueError("must be a person's name, not a web address or e-mail address")
-    if any(_category(c).startswith("N") for c in value):  # 0-9, other scripts, ², Ⅷ
+    if _has_number(value):
         raise ValueError("must be a person's name, without digits (no ids or phone numbers)")
     if len(value.split()) > NAME_MAX_WORDS:
         raise ValueError(f"must be a person's name of at most {NAME_MAX_WORDS} words")

@@ -128,6 +128,8 @@ class Runtime:
             delay=timedelta(minutes=s.invite_delay_minutes),
             valid_for=timedelta(days=s.invitation_valid_days),
             max_age=timedelta(days=s.interaction_max_age_days),
+            eligibility=self.rules(),
+            window=self.send_window(),
         )
 
     def upgrade_schema(self) -> None:

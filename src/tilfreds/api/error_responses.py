@@ -58,6 +58,8 @@ _FROM_SCHEMA: dict[str, Callable[[Mapping[str, Any]], str]] = {
         else f"must be at least {ctx.get('min_length')} characters"
     ),
     "literal_error": lambda ctx: f"must be one of {ctx.get('expected')}",
+    "too_long": lambda ctx: f"must have at most {ctx.get('max_length')} items",
+    "too_short": lambda ctx: f"must have at least {ctx.get('min_length')} item(s)",
 }
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

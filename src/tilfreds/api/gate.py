@@ -36,17 +36,21 @@ class BodyLimit:
     """Refuses a declared Content-Length over ``max_bytes`` at once, and cuts off a body (chunked
     or lying about its length) as soon as the bytes received pass it."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path -> its own limit (a batch of interactions)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            exc = BodyTooLarge(self.max_bytes)
+        if declared.isdigit() and int(declared) > limit:
+            exc = BodyTooLarge(limit)
             await _refusal(scope, exc.status_code, "payload_too_large", exc.detail)(
                 scope, receive, send
             )
@@ -58,8 +62,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counted, send)

@@ -1,4 +1,4 @@
-"""``/api/v1``: interactions in; surveys and the summary out."""
+"""``/api/v1``: interactions in (one, or a batch of up to 10,000); surveys and the summary out."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from tilfreds.api import surveys as surveys_api
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
+from tilfreds.api.intake_rows import receive_rows, to_interaction
 from tilfreds.invitations import funnel, intake, timeline
 from tilfreds.invitations.schemas import (
+    BATCH_EXAMPLE,
+    BATCH_RESULT_EXAMPLE,
     BODY_EXAMPLES,
     RECEIVED_EXAMPLE,
+    BatchOut,
+    BatchPayload,
     InteractionOut,
     InteractionPayload,
     InvitationOut,
 )
-from tilfreds.people.phones import normalise_locale, normalise_phone
 from tilfreds.reporting import service as reporting
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(surveys_api.router)
+BATCH_PATH = "/api/v1/interactions/batch"  # has its own body size limit (api.gate.BodyLimit)
 
 
 @router.post(
@@ -49,18 +55,7 @@ def receive_interaction(
     payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
 ) -> InteractionOut:
     """Report an interaction; its survey invitation is scheduled. Idempotent on ``external_id``."""
-    s = rt.settings
-    data = intake.InteractionIn(
-        external_id=payload.external_id,
-        survey=payload.survey,
-        name=payload.customer.name,
-        phone_e164=normalise_phone(payload.customer.phone, region=s.default_region),
-        locale=normalise_locale(payload.customer.locale or s.default_locale),
-        channel=payload.channel,
-        reason=payload.reason,
-        occurred_at=payload.occurred_at,
-        case_ref=payload.case_ref,
-    )
+    data = to_interaction(payload, rt.settings)
     with rt.db.unit_of_work() as session:
         result = intake.receive_interaction(
             session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
@@ -80,6 +75,29 @@ def receive_interaction(
         if inv is not None
         else None,
     )
+
+
+@router.post(
+    "/interactions/batch",
+    response_model=BatchOut,
+    tags=["interactions"],
+    summary="Report up to 10,000 interactions",
+    responses={
+        200: {
+            "description": "Each row received, or refused with its own error",
+            "content": {"application/json": {"example": BATCH_RESULT_EXAMPLE}},
+        },
+        **responses(401, 403, 413, 422),
+    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": BATCH_EXAMPLE}}}},
+)
+def receive_batch(payload: BatchPayload, rt: RuntimeDep, op: OperatorDep) -> JSONResponse:
+    """Report many interactions at once. Each row is checked on its own: a bad row gets its own
+    error (row number, field, reason) and stores nothing; the good rows are received together,
+    with one audit entry. Idempotent on each row's ``external_id``."""
+    numbered = list(enumerate(payload.interactions, start=1))
+    received = receive_rows(rt, numbered, actor=op.actor)
+    return JSONResponse(received.summary(len(numbered)))
 
 
 @router.get(

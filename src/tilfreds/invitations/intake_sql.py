@@ -1,15 +1,37 @@
-"""The intake's SQL, built once per kind of database with bound parameters: a request only binds
-values into statements whose compiled form SQLAlchemy has cached (see docs/benchmarks.md)."""
+"""The intake's SQL, set-based and built once per kind of database: one read gathers the facts of
+every row of a batch, then each table gets one insert for the whole batch (on PostgreSQL people
+take one insert and interaction, invitation and message one statement together; on
+SQLite multi-row inserts). A request of one row runs the same statements (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, literal, select
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tilfreds.db import UTCDateTime
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 from tilfreds.people.models import Interaction, Person, Suppression
@@ -21,137 +43,318 @@ people, interactions, suppressions, surveys, invitations, messages = (
 )
 
 
-def _facts_query(survey_slug: bool) -> Any:
-    """The one read before writing, built once: the hot path binds values into a statement whose
-    compiled form SQLAlchemy has cached, instead of building and keying a new one per request."""
-    su, i, p, sp = surveys.c, interactions.c, people.c, suppressions.c
-    survey = su.slug == bindparam("survey") if survey_slug else su.is_default
-    return select(
-        select(su.id).where(survey).limit(1).scalar_subquery(),
-        select(i.id).where(i.external_id == bindparam("external_id")).scalar_subquery(),
-        select(p.id)
-        .where(p.phone_index.in_(bindparam("indexes", expanding=True)))
-        .limit(1)
-        .scalar_subquery(),
-        exists().where(sp.phone_index.in_(bindparam("suppressed", expanding=True))),
-        exists().where(sp.phone_index == bindparam("current")),  # under the current key?
-    )
+@dataclass
+class Facts:
+    """What the one read before writing found, for every row of a batch."""
+
+    existing: dict[str, int] = field(default_factory=dict)  # external_id -> interaction id
+    # phone index -> person id, latest invitation, restricted (P19)
+    people: dict[str, tuple[int, datetime | None, bool]] = field(default_factory=dict)
+    suppressed: set[str] = field(default_factory=set)  # phone indexes that objected
+    surveys: dict[str, int] = field(default_factory=dict)  # slug -> id
+    default_survey: int | None = None
+    # survey id -> its own daily quota and sampling rate (None: the setting applies)
+    overrides: dict[int, tuple[int | None, float | None]] = field(default_factory=dict)
+    quota_used: dict[int, int] = field(default_factory=dict)  # survey id -> invitations today
 
 
-FACTS = {slug: _facts_query(slug) for slug in (False, True)}
+def _among(dialect: str, column: Any, name: str) -> Any:
+    """``column`` is one of the list bound as ``name``: one array parameter on PostgreSQL, an
+    expanded ``IN`` on SQLite."""
+    if dialect == "postgresql":
+        split = func.string_to_array(
+            bindparam(name, type_=String), _SEP, type_=postgresql.ARRAY(String)
+        )
+        return column == any_(split[2:_MAX_ROWS])
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _listed(dialect: str, values: Sequence[str]) -> Any:
+    """The value to bind for ``_among``."""
+    if dialect != "postgresql":
+        return list(values)
+    joined = "".join(_SEP + value for value in values)
+    if joined.count(_SEP) != len(values):
+        raise ValueError("a value holds a control character")
+    return joined
 
 
 @cache
-def _insert_new(dialect: str, table: Table, conflict_column: str) -> Any:
-    """``INSERT ... ON CONFLICT (column) DO NOTHING RETURNING id`` (both dialects speak it), built
-    once per database kind: a duplicate from a concurrent transaction is skipped, not an error."""
+def _facts_query(dialect: str) -> Any:
+    """One statement, four parts told apart by their first column: earlier deliveries of these
+    external ids, the people with these numbers (with their latest invitation), objections
+    under these numbers, and the surveys."""
+    i, p, s, sv, iv = interactions.c, people.c, suppressions.c, surveys.c, invitations.c
+    at, no = literal(None, UTCDateTime()), literal(False, Boolean())
+    n, x = sql_cast(null(), Integer()), sql_cast(null(), Float())
+    last = select(func.max(iv.created_at)).where(iv.person_id == p.id).scalar_subquery()
+    return union_all(
+        select(literal("x"), i.external_id, i.id, at, no, n, x).where(
+            _among(dialect, i.external_id, "external_ids")
+        ),
+        select(literal("p"), p.phone_index, p.id, last, p.restricted_at.is_not(None), n, x).where(
+            _among(dialect, p.phone_index, "indexes")
+        ),
+        select(literal("s"), s.phone_index, s.id, at, no, n, x).where(
+            _among(dialect, s.phone_index, "indexes")
+        ),
+        select(literal("v"), sv.slug, sv.id, at, sv.is_default, sv.daily_quota, sv.sampling_rate),
+    )
+
+
+def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequence[str]) -> Facts:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(external_ids) >= _NO_JIT_FROM:
+        # the planner, seeing thousands of rows and joins it cannot estimate, would JIT-compile
+        # the inserts: a second of compiling for statements that are all index and trigger work
+        session.execute(text("SET LOCAL jit = off"))
+    facts = Facts()
+    rows = session.execute(
+        _facts_query(dialect),
+        {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)},
+    )
+    for kind, key, id_, at, flag, quota, rate in rows:
+        if kind == "x":
+            facts.existing[key] = id_
+        elif kind == "p":
+            facts.people[key] = (id_, at, bool(flag))
+        elif kind == "s":
+            facts.suppressed.add(key)
+        else:
+            facts.surveys[key] = id_
+            facts.overrides[id_] = (quota, rate)
+            if flag:
+                facts.default_survey = id_
+    return facts
+
+
+def invitations_since(session: Session, since: datetime) -> dict[int, int]:
+    """Invitations per survey made since ``since``: read only where a daily quota applies, as
+    counting them is not free on a large table."""
+    statement = (
+        select(invitations.c.survey_id, func.count())
+        .where(invitations.c.created_at >= since)
+        .group_by(invitations.c.survey_id)
+    )
+    return {survey_id: count for survey_id, count in session.execute(statement)}
+
+
+@cache
+def _insert_new(dialect: str, table: Table, conflict_column: str, returning: str) -> Any:
+    """``INSERT ... ON CONFLICT (column) DO NOTHING RETURNING id, <returning>`` (both dialects
+    speak it): a duplicate from a concurrent transaction is skipped, not an error."""
     statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return statement.on_conflict_do_nothing(index_elements=[conflict_column]).returning(table.c.id)
+    return statement.on_conflict_do_nothing(index_elements=[conflict_column]).returning(
+        table.c.id, table.c[returning]
+    )
 
 
 def insert_new_id(session: Session, table: Table, conflict: str, row: dict[str, Any]) -> Any:
     dialect = session.get_bind().dialect.name
-    return session.execute(_insert_new(dialect, table, conflict), row).scalar()
+    return session.execute(_insert_new(dialect, table, conflict, "id"), row).scalar()
 
 
-def schedule(session: Session, row: dict[str, Any]) -> tuple[int, int] | None:
-    """Insert the interaction (unless a concurrent delivery of its external_id did), its
-    invitation and the invitation's message; their ids, or None."""
+# PostgreSQL takes a batch's rows as one text parameter per column, values joined by the ASCII
+# unit separator (NULL written as the record separator) and split again by ``string_to_array``:
+# far cheaper on both sides than array parameters (which the driver builds in Python) or JSON.
+# Both separators are control characters, which no stored text may hold (tilfreds.fields).
+_SEP, _NULL = "\x1f", "\x1e"
+_MAX_ROWS = 10_000_000  # beyond any batch: the end of an array slice
+_NO_JIT_FROM = 100  # rows in a batch
+
+
+def _split(name: str, sql_type: str) -> str:
+    # each value follows a separator, so one empty value is [''], not an empty array
+    return f"CAST((string_to_array(:{name}, E'\\x1f', E'\\x1e'))[2:] AS {sql_type}[])"
+
+
+def _columns(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        joined = "".join(_SEP + _text(row[name]) for row in rows)
+        if joined.count(_SEP) != len(rows):
+            raise ValueError(f"a value of {name} holds a control character")
+        out[name] = joined
+    return out
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return _NULL
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+_PEOPLE_COLUMNS = ("phone_index", "phone_cipher", "name_cipher", "locale")
+# built from constants only; every value is bound
+_REGISTER_PG = text(
+    "INSERT INTO people (phone_index, phone_cipher, name_cipher, locale, created_at) "  # noqa: S608
+    "SELECT t.phone_index, decode(t.phone_cipher, 'hex'), decode(t.name_cipher, 'hex'), "
+    f"t.locale, CAST(:now AS timestamptz) FROM unnest({_split('phone_index', 'varchar')}, "
+    f"{_split('phone_cipher', 'text')}, {_split('name_cipher', 'text')}, "
+    f"{_split('locale', 'varchar')}) AS t({', '.join(_PEOPLE_COLUMNS)}) "
+    "ORDER BY t.phone_index ON CONFLICT (phone_index) DO NOTHING RETURNING phone_index, id"
+)
+
+
+def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> dict[str, int]:
+    """Insert these people (phone_index, phone_cipher, name_cipher, locale) unless a concurrent
+    transaction did first; the ids of those inserted here, by phone index. In phone-index order,
+    so two batches sharing people wait for each other rather than deadlock."""
+    rows = sorted(rows, key=lambda r: str(r["phone_index"]))
     if session.get_bind().dialect.name == "postgresql":
-        interaction_id, invitation_id = session.execute(_at_once(), row).one()
-        return None if interaction_id is None else (interaction_id, invitation_id)
-    interaction_id = insert_new_id(
-        session,
-        interactions,
-        "external_id",
-        {**{c: row[c] for c in _INTERACTION_COLUMNS}, "created_at": row["now"]},
+        params = _columns(rows, _PEOPLE_COLUMNS)
+        return dict(session.execute(_REGISTER_PG, {**params, "now": now}).all())
+    statement = _insert_new("sqlite", people, "phone_index", "phone_index")
+    found = session.execute(statement, _many([{**r, "created_at": now} for r in rows]))
+    return {index: id_ for id_, index in found}
+
+
+def people_ids(session: Session, indexes: Sequence[str]) -> dict[str, int]:
+    dialect = session.get_bind().dialect.name
+    statement = select(people.c.phone_index, people.c.id).where(
+        _among(dialect, people.c.phone_index, "indexes")
     )
-    if interaction_id is None:
-        return None
-    invitation_id = session.execute(
-        insert(invitations).returning(invitations.c.id),
-        {
-            "interaction_id": interaction_id,
-            "person_id": row["person_id"],
-            "survey_id": row["survey_id"],
-            "code": row["code"],
-            "status": InvitationStatus.PENDING,
-            "created_at": row["now"],
-            "expires_at": row["expires_at"],
-        },
-    ).scalar_one()
-    session.execute(
-        insert(messages),
-        {
-            "purpose": MessagePurpose.INVITATION,
-            "status": MessageStatus.QUEUED,
-            "person_id": row["person_id"],
-            "invitation_id": invitation_id,
-            "send_after": row["send_after"],
-            "attempts": 0,
-            "created_at": row["now"],
-        },
+    return dict(session.execute(statement, {"indexes": _listed(dialect, indexes)}).all())
+
+
+# one row of ``record``: an interaction, and for a scheduled one its invitation and message
+RECORD_COLUMNS = ("external_id", "person_id", "channel", "reason", "case_ref", "occurred_at",
+                  "skip_reasons", "survey_id", "code", "expires_at", "send_after")  # fmt: skip
+_TYPES = ("varchar", "int", "varchar", "varchar", "varchar", "timestamptz",
+          "varchar", "int", "varchar", "timestamptz", "timestamptz")  # fmt: skip
+_INPUT = ", ".join(_split(c, t) for c, t in zip(RECORD_COLUMNS, _TYPES, strict=True))
+# built from constants only; every value is bound
+_RECORD_PG = text(
+    f"WITH input AS (SELECT * FROM unnest({_INPUT}) AS t({', '.join(RECORD_COLUMNS)})), "  # noqa: S608
+    "interaction AS (INSERT INTO interactions (external_id, person_id, channel, reason, case_ref, "
+    "occurred_at, created_at, skip_reasons, survey_id) SELECT external_id, person_id, channel, "
+    "reason, case_ref, occurred_at, CAST(:now AS timestamptz), skip_reasons, survey_id FROM input "
+    "ORDER BY external_id ON CONFLICT (external_id) DO NOTHING "
+    "RETURNING id, external_id, person_id), "
+    "invitation AS (INSERT INTO invitations (interaction_id, person_id, survey_id, code, status, "
+    "created_at, expires_at) SELECT i.id, i.person_id, t.survey_id, t.code, :pending, "
+    "CAST(:now AS timestamptz), t.expires_at FROM interaction i JOIN input t USING (external_id) "
+    "WHERE t.code IS NOT NULL RETURNING id, interaction_id, person_id), "
+    "message AS (INSERT INTO messages (purpose, status, person_id, invitation_id, send_after, "
+    "attempts, created_at) SELECT :purpose, :queued, v.person_id, v.id, t.send_after, 0, "
+    "CAST(:now AS timestamptz) FROM invitation v JOIN interaction i ON i.id = v.interaction_id "
+    "JOIN input t USING (external_id)) "
+    "SELECT i.external_id, i.id, v.id FROM interaction i "
+    "LEFT JOIN invitation v ON v.interaction_id = i.id"
+)
+_CONSTANTS = {
+    "pending": InvitationStatus.PENDING.value,
+    "purpose": MessagePurpose.INVITATION.value,
+    "queued": MessageStatus.QUEUED.value,
+}
+
+
+def record(
+    session: Session, rows: list[dict[str, Any]], *, now: datetime
+) -> dict[str, tuple[int, int | None]]:
+    """Insert each interaction (unless a concurrent delivery of its external_id did first) and,
+    for a row with a ``code``, its invitation and the invitation's message. Returns
+    ``{external_id: (interaction id, invitation id or None)}`` for the rows inserted here."""
+    rows = sorted(rows, key=lambda r: str(r["external_id"]))  # one lock order for all batches
+    if session.get_bind().dialect.name == "postgresql":
+        params = _columns(rows, RECORD_COLUMNS)
+        found = session.execute(_RECORD_PG, {**params, **_CONSTANTS, "now": now})
+        return {external_id: (i, v) for external_id, i, v in found}
+    return _record_sqlite(session, rows, now=now)
+
+
+def _many(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
+    """One row as a plain execute: SQLAlchemy's many-rows path costs more than it saves there."""
+    return rows[0] if len(rows) == 1 else rows
+
+
+def _record_sqlite(
+    session: Session, rows: list[dict[str, Any]], *, now: datetime
+) -> dict[str, tuple[int, int | None]]:
+    inserted = session.execute(
+        _insert_new("sqlite", interactions, "external_id", "external_id"),
+        _many([{c: r[c] for c in RECORD_COLUMNS[:8]} | {"created_at": now} for r in rows]),
     )
-    return interaction_id, invitation_id
-
-
-_INTERACTION_COLUMNS = (
-    "external_id", "person_id", "channel", "reason", "case_ref", "occurred_at", "survey_id"
-)  # fmt: skip
-_INVITATION_COLUMNS = (
-    "interaction_id", "person_id", "survey_id", "code", "status", "created_at", "expires_at"
-)  # fmt: skip
-_MESSAGE_COLUMNS = (
-    "purpose", "status", "person_id", "invitation_id", "send_after", "attempts", "created_at"
-)  # fmt: skip
-
-
-@cache
-def _at_once() -> Any:
-    """PostgreSQL: the three inserts as one statement (data-modifying CTEs; each insert takes
-    the row the one before returned, so a conflicting external_id inserts nothing): two round
-    trips fewer on every interaction."""
-    it, iv, ms = interactions, invitations, messages
-
-    def bound(name: str, column: Any) -> Any:
-        return bindparam(name, type_=column.type)
-
-    interaction = (
-        postgresql.insert(it)
-        .values({**{c: bindparam(c) for c in _INTERACTION_COLUMNS}, "created_at": bindparam("now")})
-        .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(it.c.id, it.c.person_id)
-        .cte("interaction")
-    )
-    invitation = (
-        insert(iv)
-        .from_select(
-            _INVITATION_COLUMNS,
-            select(
-                interaction.c.id,
-                interaction.c.person_id,
-                bound("survey_id", iv.c.survey_id),
-                bound("code", iv.c.code),
-                literal(InvitationStatus.PENDING, iv.c.status.type),
-                bound("now", iv.c.created_at),
-                bound("expires_at", iv.c.expires_at),
-            ),
-        )
-        .returning(iv.c.id, iv.c.person_id)
-        .cte("invitation")
-    )
-    message = insert(ms).from_select(
-        _MESSAGE_COLUMNS,
-        select(
-            literal(MessagePurpose.INVITATION, ms.c.purpose.type),
-            literal(MessageStatus.QUEUED, ms.c.status.type),
-            invitation.c.person_id,
-            invitation.c.id,
-            bound("send_after", ms.c.send_after),
-            literal(0, ms.c.attempts.type),
-            bound("now", ms.c.created_at),
+    ids = {external_id: id_ for id_, external_id in inserted}
+    surveyed = [r for r in rows if r["code"] is not None and r["external_id"] in ids]
+    out: dict[str, tuple[int, int | None]] = {e: (i, None) for e, i in ids.items()}
+    if not surveyed:
+        return out
+    invited = session.execute(
+        insert(invitations).returning(invitations.c.id, invitations.c.interaction_id),
+        _many(
+            [
+                {
+                    "interaction_id": ids[r["external_id"]],
+                    "person_id": r["person_id"],
+                    "survey_id": r["survey_id"],
+                    "code": r["code"],
+                    "status": InvitationStatus.PENDING,
+                    "created_at": now,
+                    "expires_at": r["expires_at"],
+                }
+                for r in surveyed
+            ]
         ),
     )
-    return select(
-        select(interaction.c.id).scalar_subquery(), select(invitation.c.id).scalar_subquery()
-    ).add_cte(message.cte("message"))
+    invitation_of = {interaction_id: id_ for id_, interaction_id in invited}
+    session.execute(
+        insert(messages),
+        _many(
+            [
+                {
+                    "purpose": MessagePurpose.INVITATION,
+                    "status": MessageStatus.QUEUED,
+                    "person_id": r["person_id"],
+                    "invitation_id": invitation_of[ids[r["external_id"]]],
+                    "send_after": r["send_after"],
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for r in surveyed
+            ]
+        ),
+    )
+    for r in surveyed:
+        interaction_id = ids[r["external_id"]]
+        out[r["external_id"]] = (interaction_id, invitation_of[interaction_id])
+    return out
+
+
+def earlier(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """What earlier deliveries made: interaction id, external id, skip reasons, and the
+    invitation's id, code, status, survey and expiry (None when it was skipped)."""
+    i, v = interactions.c, invitations.c
+    dialect = session.get_bind().dialect.name
+    member = (
+        i.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+        if dialect == "postgresql"
+        else i.id.in_(bindparam("ids", expanding=True))
+    )
+    statement = (
+        select(i.id, i.external_id, i.skip_reasons, v.id, v.code, v.status, v.survey_id)
+        .select_from(interactions.outerjoin(invitations, v.interaction_id == i.id))
+        .add_columns(v.expires_at)
+        .where(member)
+    )
+    return [tuple(row) for row in session.execute(statement, {"ids": list(ids)})]
+
+
+def by_external_id(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
+    dialect = session.get_bind().dialect.name
+    statement = select(interactions.c.external_id, interactions.c.id).where(
+        _among(dialect, interactions.c.external_id, "external_ids")
+    )
+    params = {"external_ids": _listed(dialect, external_ids)}
+    return dict(session.execute(statement, params).all())
+
+
+def forget_people(session: Session, ids: Sequence[int]) -> None:
+    """Delete people registered for rows a concurrent delivery took: nothing refers to them."""
+    session.execute(people.delete().where(people.c.id.in_(list(ids))))

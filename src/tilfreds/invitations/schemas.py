@@ -1,16 +1,21 @@
-"""The interaction intake payload (P10: only channel, reason, time and case reference; unknown
-fields are refused, so no other personal data can slip in)."""
+"""The interaction intake payloads, one or a batch (P10: only channel, reason, time and case
+reference are stored; unknown fields are refused, so no other personal data can slip in; case
+flags steer eligibility and are not stored)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tilfreds.fields import NAME_MAX_CHARS, FilledLine, Line, Moment, PersonName
+from tilfreds.invitations.eligibility import CASE_FLAGS
 
 Channel = Literal["phone", "chat", "letter", "web", "email", "sms"]
+CaseFlag = Literal["dispute", "hardship", "vulnerable", "legal_hold", "cease_contact", "deceased"]
+assert get_args(CaseFlag) == CASE_FLAGS  # the schema offers exactly what eligibility knows
+BATCH_MAX_ROWS = 10_000
 
 # examples in the API description (/docs); tests/test_openapi.py posts them as they are
 EXAMPLE_PAYLOAD: dict[str, Any] = {
@@ -46,6 +51,31 @@ RECEIVED_EXAMPLE = {
         "expires_at": "2026-12-02T08:31:00Z",
     },
 }
+
+
+BATCH_EXAMPLE: dict[str, Any] = {
+    "interactions": [
+        EXAMPLE_PAYLOAD,
+        {**EXAMPLE_PAYLOAD, "external_id": "case-1002-chat-1", "channel": "chat",
+         "flags": ["dispute"]},
+    ]
+}  # fmt: skip
+BATCH_RESULT_EXAMPLE = {
+    "received": 3,
+    "created": 1,
+    "existing": 1,
+    "refused": 1,
+    "results": [
+        {"row": 1, "id": 17, "external_id": "case-1001-call-7", "created": False,
+         "outcome": "scheduled", "skip_reasons": []},
+        {"row": 2, "id": 18, "external_id": "case-1002-chat-1", "created": True,
+         "outcome": "skipped", "skip_reasons": ["flag_dispute"]},
+    ],
+    "errors": [
+        {"row": 3, "code": "invalid_input", "field": "customer.phone",
+         "message": "phone is not a mobile number, so it cannot receive SMS"},
+    ],
+}  # fmt: skip
 
 
 class CustomerIn(BaseModel):
@@ -93,6 +123,12 @@ class InteractionPayload(BaseModel):
         description="When the interaction happened, with a time zone; years 2000 to 2100."
     )
     case_ref: Line = Field(default="", max_length=120, description="Your case reference.")
+    flags: list[CaseFlag] = Field(
+        default_factory=list,
+        max_length=len(CASE_FLAGS),
+        description="Case flags that hold for the customer (a dispute, hardship ...): each "
+        "skips or delays the survey as configured. Used at intake, not stored.",
+    )
 
 
 class InvitationOut(BaseModel):
@@ -112,3 +148,39 @@ class InteractionOut(BaseModel):
         description="Why it is not surveyed (objection, too_old): the objection first.",
     )
     invitation: InvitationOut | None
+
+
+class BatchPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interactions: list[Any] = Field(
+        min_length=1,
+        max_length=BATCH_MAX_ROWS,
+        description="Up to 10,000 interactions, each as POST /api/v1/interactions takes one. "
+        "Each row is checked on its own: a bad row is reported and the others are received.",
+    )
+
+
+class BatchRowOut(BaseModel):
+    row: int = Field(description="The row's position in `interactions`, from 1.")
+    id: int
+    external_id: str
+    created: bool = Field(description="False: received before under this external_id.")
+    outcome: Literal["scheduled", "skipped"]
+    skip_reasons: list[str] = Field(default_factory=list)
+
+
+class RowErrorOut(BaseModel):
+    row: int = Field(description="The row's position in `interactions`, from 1.")
+    code: str = Field(description="invalid_input, or not_found for an unknown survey.")
+    field: str | None = Field(description="The field at fault, as a dotted path.")
+    message: str = Field(description="What is wrong; never the value itself.")
+
+
+class BatchOut(BaseModel):
+    received: int = Field(description="Rows in the request.")
+    created: int = Field(description="Interactions recorded now (scheduled or skipped).")
+    existing: int = Field(description="Rows whose external_id was received before.")
+    refused: int = Field(description="Rows with an error: nothing of them was stored.")
+    results: list[BatchRowOut] = Field(description="One per good row, in row order.")
+    errors: list[RowErrorOut] = Field(description="One per refused row, in row order.")

@@ -20,9 +20,12 @@ def normalise_phone(raw: str, *, region: str) -> str:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidInput("phone is not a phone number", field="phone") from exc
-    if not phonenumbers.is_valid_number(number):
+    # number_type matches the number against its region's patterns once: UNKNOWN is exactly
+    # what is_valid_number refuses (calling both would match twice)
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         raise InvalidInput("phone is not a valid number", field="phone")
-    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+    if kind not in _MOBILE_TYPES:
         raise InvalidInput("phone is not a mobile number, so it cannot receive SMS", field="phone")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 

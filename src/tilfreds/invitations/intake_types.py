@@ -1,0 +1,87 @@
+"""What intake takes and answers: an interaction as the case system reports it, the timing and
+rules it is received under, and what became of it (P10: only channel, reason, time and case
+reference are kept about an interaction)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tilfreds.invitations.eligibility import Rules
+from tilfreds.invitations.schedule import SendWindow
+from tilfreds.invitations.states import InvitationStatus
+
+_ALPHABET = string.ascii_letters + string.digits
+CODE_LENGTH = 11  # 65 bits: unguessable, and short enough for one SMS segment
+
+
+_CODES = len(_ALPHABET) ** CODE_LENGTH
+
+
+def new_code() -> str:
+    """A uniformly random code: one draw below 62^11, written in base 62."""
+    n, out = secrets.randbelow(_CODES), []
+    for _ in range(CODE_LENGTH):
+        n, digit = divmod(n, len(_ALPHABET))
+        out.append(_ALPHABET[digit])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class InteractionIn:
+    """An interaction as the case system reports it; phone and locale already normalised."""
+
+    external_id: str
+    survey: str | None
+    name: str
+    phone_e164: str
+    locale: str
+    channel: str
+    reason: str
+    occurred_at: datetime
+    case_ref: str
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Timing:
+    delay: timedelta  # from intake to the invitation SMS
+    valid_for: timedelta  # how long the link can be answered
+    max_age: timedelta = timedelta(days=14)  # older interactions are not asked about
+    skew: timedelta = timedelta(minutes=5)  # how far ahead a case system's clock may run
+    eligibility: Rules | None = None  # the operator's rules; None: only objection and age
+    window: SendWindow | None = None  # None: send as soon as the delay is over
+
+    def rules(self) -> Rules:
+        if self.eligibility is not None:
+            return self.eligibility
+        return Rules(timedelta(0), {}, max_age=self.max_age, sampling_rate=1.0, daily_quota=None)
+
+
+@dataclass(frozen=True)
+class InvitationRef:
+    id: int
+    code: str
+    status: InvitationStatus
+    survey_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Intake:
+    interaction_id: int
+    external_id: str
+    created: bool
+    invitation: InvitationRef | None
+    skip_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row that cannot be taken as it is: the field at fault and why (never its value)."""
+
+    field: str
+    message: str
+    code: str = "invalid_input"
