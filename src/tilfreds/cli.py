@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from tilfreds.cli_sms import sms_app
 from tilfreds.cli_surveys import survey_app
 from tilfreds.config import load_settings
 from tilfreds.errors import ConfigurationError, TilfredsError
@@ -27,7 +28,6 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
-sms_app = typer.Typer(help="The SMS transport.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
@@ -382,43 +382,3 @@ def keys_status() -> None:
         out.print(f"[bold]key {key.key_id}[/bold]  {key.configured}  {registered}", soft_wrap=True)
         out.print(f"  holds: {holds}", soft_wrap=True)
         out.print(f"  {key.advice}", soft_wrap=True)
-
-
-@sms_app.command("test")
-def sms_test(
-    to: Annotated[str, typer.Option(help="The mobile number to send to.")],
-    text: Annotated[str, typer.Option(help="The text.")] = "tilfreds: test message, æøå",
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the receipt; 0: none.")] = 60,
-) -> None:
-    """Send one SMS through the configured transport, showing each step (start, submit with the
-    provider's ids, the receipt); exit 1 if a step fails."""
-    from tilfreds.people.phones import normalise_phone
-    from tilfreds.sms_check import send_test
-
-    rt = _runtime()
-    _prepare_schema(rt)
-    try:
-        number = normalise_phone(to, region=rt.settings.default_region)
-    except TilfredsError as exc:
-        console.print(f"[red]--to:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
-    if not send_test(rt, to=number, text=text, wait_seconds=wait, say=_say):
-        raise typer.Exit(1)
-
-
-def _say(line: str) -> None:
-    out.print(line, soft_wrap=True, markup=False, highlight=False)
-
-
-@sms_app.command("callbacks")
-def sms_callbacks() -> None:
-    """Print the callback URLs to give the provider (receipts, replies); they hold a secret."""
-    from tilfreds.sms_check import callback_urls
-
-    rt = _runtime()
-    urls = callback_urls(rt)
-    if urls is None:
-        _say(f"the {rt.transport.name} transport takes no HTTP callbacks")
-        return
-    for kind, url in urls.items():
-        _say(f"{kind}: {url}")
