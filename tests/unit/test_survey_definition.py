@@ -144,7 +144,6 @@ def test_p7_an_invitation_must_link_and_say_how_to_object(text: str) -> None:
         },
         {"questions": [{"key": "csat", "kind": "csat", "text": {"de": "Wie?"}}]},
         {"questions": []},
-        {"identity": "sms_code"},  # the seam for identity confirmation: not available yet
         {"identity": "fingerprint"},
         {"default_locale": "de"},
         {"extra": 1},
@@ -155,6 +154,11 @@ def test_a_malformed_survey_is_refused_naming_the_field(changes: dict[str, Any])
     with pytest.raises(InvalidInput) as refused:
         parse_definition(with_(**changes))
     assert refused.value.details["field"]
+
+
+@pytest.mark.parametrize("kind", ["none", "name", "interaction", "sms_code"])
+def test_p2_every_identity_confirmation_kind_is_accepted(kind: str) -> None:
+    assert parse_definition(with_(identity=kind)).identity == kind
 
 
 def test_show_if_holds_only_for_an_answer_that_meets_it() -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from tilfreds.api import surveys as surveys_api
+from tilfreds.api import wrong_numbers as wrong_numbers_api
 from tilfreds.api.deps import OperatorDep, RuntimeDep
 from tilfreds.api.error_responses import responses
 from tilfreds.api.intake_rows import receive_rows, to_interaction
@@ -28,6 +29,7 @@ from tilfreds.reporting import service as reporting
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(surveys_api.router)
+router.include_router(wrong_numbers_api.router)
 BATCH_PATH = "/api/v1/interactions/batch"  # has its own body size limit (api.gate.BodyLimit)
 
 

@@ -150,6 +150,7 @@ class _Batch:
                 IntakeFacts(
                     objected=objected,
                     restricted=bool(known and known[2]),
+                    wrong_number=any(i in facts.wrong_numbers for i in indexes),
                     flags=row.flags,
                     last_surveyed_at=last[current],
                     occurred_at=row.occurred_at,

@@ -1,5 +1,6 @@
 """Whether an interaction may be surveyed, and whether a claimed message may go out now: pure
-decisions, made at intake and made again at every send (P2, P7, P8, P19 send side).
+decisions, made at intake and made again at every send (P2, P7, P8, P17 wrong numbers, P19 send
+side).
 
 Each answers ``Send``, ``Later(until, reason)`` or ``Skip(reasons)``. When several reasons to skip
 hold, all are recorded, the objection first, then the restriction, then the rest in a fixed order
@@ -22,6 +23,7 @@ CASE_FLAGS = ("dispute", "hardship", "vulnerable", "legal_hold", "cease_contact"
 SKIP_ORDER = (
     "objection",
     "restriction",
+    "wrong_number",
     *(f"flag_{flag}" for flag in CASE_FLAGS),
     "too_old",
     "fatigue",
@@ -99,6 +101,7 @@ class IntakeFacts:
     occurred_at: datetime
     sample_key: str  # e.g. the external_id: sampling is deterministic on it
     quota_used: int  # invitations this survey already made that day
+    wrong_number: bool = False  # a respondent said the number is not theirs (P17)
 
 
 def sampled(key: str, rate: float) -> bool:
@@ -122,6 +125,8 @@ def at_intake(facts: IntakeFacts, rules: Rules, *, now: datetime) -> Decision:
         skips.add("objection")
     if facts.restricted:
         skips.add("restriction")
+    if facts.wrong_number:
+        skips.add("wrong_number")
     for flag in facts.flags:
         action = rules.flag_actions.get(flag, FlagAction())
         if action.delay is None:
@@ -152,6 +157,7 @@ class MessageFacts:
     invitation_status: InvitationStatus | None = None  # None: the message has no invitation
     expires_at: datetime | None = None
     restricted: bool = False
+    wrong_number: bool = False  # the person's number reached someone else (P17): surveys only
     # another invitation to this person went out within the fatigue window (invitations only)
     surveyed_since: datetime | None = None
 
@@ -165,6 +171,8 @@ def at_send(facts: MessageFacts, rules: Rules | None, *, now: datetime) -> Decis
         skips.add("objection")  # P7: never again, even if queued before the objection
     if facts.restricted:
         skips.add("restriction")  # P19: restricted processing stops surveys
+    if facts.wrong_number:
+        skips.add("wrong_number")  # P17: not this person's number
     if facts.invitation_status is not None:
         assert facts.expires_at is not None
         if not is_open(facts.invitation_status, facts.expires_at, now=now):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    case,
     func,
     insert,
     literal,
@@ -50,6 +51,7 @@ class Facts:
     existing: dict[str, int] = field(default_factory=dict)  # external_id -> interaction id
     # phone index -> person id, latest invitation, restricted (P19)
     people: dict[str, tuple[int, datetime | None, bool]] = field(default_factory=dict)
+    wrong_numbers: set[str] = field(default_factory=set)  # phone indexes reported wrong (P17)
     suppressed: set[str] = field(default_factory=set)  # phone indexes that objected
     surveys: dict[str, int] = field(default_factory=dict)  # slug -> id
     default_survey: int | None = None
@@ -83,7 +85,8 @@ def _listed(dialect: str, values: Sequence[str]) -> Any:
 def _facts_query(dialect: str) -> Any:
     """One statement, four parts told apart by their first column: earlier deliveries of these
     external ids, the people with these numbers (with their latest invitation), objections
-    under these numbers, and the surveys."""
+    under these numbers, and the surveys. A person's row says in its quota column whether their
+    number was reported wrong (P17)."""
     i, p, s, sv, iv = interactions.c, people.c, suppressions.c, surveys.c, invitations.c
     at, no = literal(None, UTCDateTime()), literal(False, Boolean())
     n, x = sql_cast(null(), Integer()), sql_cast(null(), Float())
@@ -92,9 +95,16 @@ def _facts_query(dialect: str) -> Any:
         select(literal("x"), i.external_id, i.id, at, no, n, x).where(
             _among(dialect, i.external_id, "external_ids")
         ),
-        select(literal("p"), p.phone_index, p.id, last, p.restricted_at.is_not(None), n, x).where(
-            _among(dialect, p.phone_index, "indexes")
-        ),
+        select(
+            literal("p"),
+            p.phone_index,
+            p.id,
+            last,
+            p.restricted_at.is_not(None),
+            # the quota column, unused by people, says whether the number was reported wrong
+            case((p.wrong_number_at.is_not(None), 1), else_=0),
+            x,
+        ).where(_among(dialect, p.phone_index, "indexes")),
         select(literal("s"), s.phone_index, s.id, at, no, n, x).where(
             _among(dialect, s.phone_index, "indexes")
         ),
@@ -118,6 +128,8 @@ def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequen
             facts.existing[key] = id_
         elif kind == "p":
             facts.people[key] = (id_, at, bool(flag))
+            if quota:
+                facts.wrong_numbers.add(key)
         elif kind == "s":
             facts.suppressed.add(key)
         else:

@@ -44,7 +44,11 @@ def _enum(enum: type[InvitationStatus | MessagePurpose | MessageStatus], name: s
 
 class Invitation(Base):
     __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_status_expires_at", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_invitations_status_expires_at", "status", "expires_at"),
+        # the wrong-number feed: WHERE wrong_number_at >= since ORDER BY wrong_number_at, id
+        Index("ix_invitations_wrong_number_at", "wrong_number_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     interaction_id: Mapped[int] = mapped_column(
@@ -59,6 +63,18 @@ class Invitation(Base):
     sent_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     reminders_queued_at: Mapped[datetime | None]  # its reminders were queued (``reminders``)
+    # identity confirmation before answers (P2, ``responses.identity``): when it succeeded, the
+    # wrong answers since the last lock and the lock they earned, and the one-time code (its
+    # keyed hash only), when it expires, when the last was sent and how many were
+    identity_confirmed_at: Mapped[datetime | None]
+    identity_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    identity_locked_until: Mapped[datetime | None]
+    identity_code_hash: Mapped[str | None] = mapped_column(String(80))
+    identity_code_expires_at: Mapped[datetime | None]
+    identity_code_sent_at: Mapped[datetime | None]
+    identity_codes_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the respondent said this is not their number (P17): reported to the case system
+    wrong_number_at: Mapped[datetime | None]
 
 
 class Message(Base):

@@ -135,6 +135,7 @@ def _joined() -> Any:
         p.name_cipher,
         p.locale,
         p.restricted_at,
+        p.wrong_number_at,
         surveyed_since.label("surveyed_since"),
         s.id.label("suppression_id"),
         _surveys.c.sender,
@@ -196,6 +197,7 @@ def _decide(
             invitation_status=r.invitation_status,
             expires_at=r.expires_at,
             restricted=r.restricted_at is not None and survey,
+            wrong_number=r.wrong_number_at is not None and survey,
             # two invitations to one person in one batch: the second waits for no sent_at
             surveyed_since=(
                 now

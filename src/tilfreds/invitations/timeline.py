@@ -46,18 +46,29 @@ class InteractionState:
     skip_reasons: list[str]
     invitation_status: str | None
     expires_at: datetime | None
+    # identity confirmation (P2): when the respondent was confirmed, and when they said the
+    # number is not theirs (P17, also in ``/api/v1/wrong-numbers``)
+    identity_confirmed_at: datetime | None
+    wrong_number_at: datetime | None
     messages: list[MessageState]
 
 
 def interaction_state(session: Session, external_id: str) -> InteractionState:
     row = session.execute(
-        select(Interaction, Invitation.id, Invitation.status, Invitation.expires_at)
+        select(
+            Interaction,
+            Invitation.id,
+            Invitation.status,
+            Invitation.expires_at,
+            Invitation.identity_confirmed_at,
+            Invitation.wrong_number_at,
+        )
         .outerjoin(Invitation, Invitation.interaction_id == Interaction.id)
         .where(Interaction.external_id == external_id)
     ).first()
     if row is None:
         raise NotFound("no interaction with that external_id", field="external_id")
-    interaction, invitation_id, invitation_status, expires_at = row
+    interaction, invitation_id, invitation_status, expires_at, confirmed_at, wrong_at = row
     messages = (
         session.execute(
             select(Message).where(Message.invitation_id == invitation_id).order_by(Message.id)
@@ -83,6 +94,8 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
         skip_reasons=interaction.skip_reasons.split(",") if interaction.skip_reasons else [],
         invitation_status=invitation_status,
         expires_at=expires_at,
+        identity_confirmed_at=confirmed_at,
+        wrong_number_at=wrong_at,
         messages=[
             MessageState(
                 id=m.id,

@@ -21,6 +21,9 @@ class Person(Base):
     created_at: Mapped[datetime]
     # processing restricted (P19, GDPR Art. 18): kept, but surveyed no more until lifted
     restricted_at: Mapped[datetime | None]
+    # the number reached someone else (P17): no more surveys to it; a corrected number from the
+    # case system is a new person
+    wrong_number_at: Mapped[datetime | None]
 
 
 class Interaction(Base):

@@ -1,7 +1,7 @@
 """Submitting answers, or declining to. The short link's token is spent here, on a POST, never
 on a GET. Keeps P4 (an answer is tied to its interaction and survey version), P5 (the contact
-consent is stored with the notice version shown) and P8 (every question may be skipped; declining
-ends the invitation and its reminders)."""
+consent is stored with the notice version shown), P8 (every question may be skipped; declining
+ends the invitation and its reminders) and P2 (answers only after identity confirmation)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tilfreds.errors import Conflict, Gone, InvalidInput
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.models import Invitation
 from tilfreds.invitations.states import InvitationStatus, is_open
+from tilfreds.responses.identity import IdentityRequired, pending
 from tilfreds.responses.models import Answer, Response
 from tilfreds.surveys import service as surveys
 from tilfreds.surveys.definition import SurveyDefinition
@@ -76,6 +77,8 @@ def submit(
     found = invitations.find_invitation(session, code, lock=True)
     invitation = found.invitation
     ensure_open(invitation, now=now)
+    if pending(found):  # P2: no answers before the respondent is confirmed
+        raise IdentityRequired("please confirm who you are first")
     version_field = form.get("version", "")
     published = (
         surveys.version(session, found.survey, int(version_field))

@@ -3,8 +3,8 @@
 
 Texts are given per language (nb, nn, sv, da, fi, en); a missing language falls back to the
 survey's default locale, then to the kind's built-in wording. Every question is optional unless
-it says ``required: true`` (P8). ``identity`` is the seam for identity confirmation (P2): it is
-validated, but only ``none`` is implemented so far.
+it says ``required: true`` (P8). ``identity`` is how the respondent is confirmed before answers
+are taken (P2, ``responses/identity.py``): ``none``, ``name``, ``interaction`` or ``sms_code``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from tilfreds.surveys.kinds import KINDS, Choice, Kind, Scale
 
 Key = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
 LocalText = dict[str, str]
-IDENTITY_CHECKS = ("none", "name", "interaction", "sms_code")  # only "none" is implemented
-IMPLEMENTED_IDENTITY = ("none",)
 
 
 def _check_locales(texts: LocalText) -> LocalText:
@@ -133,13 +131,6 @@ class SurveyDefinition(Strict):
     def _supported(cls, value: str) -> str:
         if value not in SUPPORTED_LOCALES:
             raise ValueError(f"default_locale is one of {', '.join(SUPPORTED_LOCALES)}")
-        return value
-
-    @field_validator("identity")
-    @classmethod
-    def _implemented(cls, value: str) -> str:
-        if value not in IMPLEMENTED_IDENTITY:
-            raise ValueError(f"identity {value!r} is not available yet; use 'none'")
         return value
 
     @model_validator(mode="after")

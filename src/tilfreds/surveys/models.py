@@ -30,6 +30,9 @@ class Survey(Base):
     # overrides of the operator-wide rules for this survey; None: the setting applies
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     sampling_rate: Mapped[float | None] = mapped_column(Float)
+    # the identity confirmation its newest version asks for (P2): read where answers are taken,
+    # whatever version a form names
+    identity: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
 
 class SurveyVersion(Base):

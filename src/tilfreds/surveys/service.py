@@ -121,6 +121,7 @@ def publish(
     )
     row = SurveyVersion(survey_id=survey.id, number=number, definition=data, published_at=now)
     survey.name = definition.name
+    survey.identity = definition.identity
     session.add(row)
     session.flush()
     audit.record(

@@ -1,5 +1,6 @@
 """The respondent's pages behind the short link. GET only shows (a link scanner spends nothing);
-answers are stored on the answer POST, and "I don't want to answer" is its own POST (P8).
+answers are stored on the answer POST, and "I don't want to answer" is its own POST (P8). A
+survey that confirms identity shows its identity step first (``web/identity.py``, P2).
 
 The page is rendered from the survey's newest version through the kinds' registry, in the language
 asked for by the switcher (``?lang=``), else the person's, with fallback (``web/survey_view.py``).
@@ -16,32 +17,16 @@ from tilfreds.api.deps import RuntimeDep
 from tilfreds.errors import InvalidInput, NotFound
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.states import InvitationStatus
+from tilfreds.responses import identity
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
 from tilfreds.surveys import service as surveys
 from tilfreds.web import survey_view
+from tilfreds.web.identity import identity_page
+from tilfreds.web.pages import form_fields, invalid_link, state_page
 from tilfreds.web.render import page
 
 router = APIRouter(include_in_schema=False)
-
-
-def _state_page(
-    request: Request, *, locale: str, state: str, status_code: int, code: str = ""
-) -> HTMLResponse:
-    return page(
-        request,
-        "state.html",
-        locale=locale,
-        state=state,
-        status_code=status_code,
-        code=code,
-        languages=survey_view.LANGUAGE_NAMES,
-    )
-
-
-def _invalid_link(request: Request, rt: Runtime, lang: str | None = None) -> HTMLResponse:
-    locale = survey_view.pick_locale(lang, rt.settings.default_locale)
-    return _state_page(request, locale=locale, state="invalid", status_code=404)
 
 
 def _survey_page(
@@ -73,6 +58,8 @@ def _survey_page(
 def _closed_state(found: invitations.OpenInvitation) -> tuple[str, int]:
     if found.invitation.status == InvitationStatus.ANSWERED:
         return "answered", 200
+    if found.invitation.wrong_number_at is not None:
+        return "wrong_number", 200  # "that is not me" (P17)
     if found.invitation.status == InvitationStatus.DECLINED:
         return "declined", 200
     return "expired", 410
@@ -84,23 +71,20 @@ def show_survey(code: str, request: Request, rt: RuntimeDep, lang: str | None = 
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _invalid_link(request, rt, lang)
+            return invalid_link(request, rt, lang)
         locale = survey_view.pick_locale(lang, found.locale)
         try:
             responses.ensure_open(found.invitation, now=rt.clock.now())
         except (responses.AlreadyAnswered, responses.InvitationClosed):
             state, status = _closed_state(found)
-            return _state_page(request, locale=locale, state=state, status_code=status, code=code)
+            return state_page(request, locale=locale, state=state, status_code=status, code=code)
+        if identity.pending(found):  # P2: who they are first; showing it records nothing
+            step = identity.step(session, rt.keys, found, now=rt.clock.now())
+            return identity_page(request, rt, step, code=code, locale=locale)
         published = surveys.latest(session, found.survey)
         return _survey_page(
             request, rt, found, published, locale=locale, values={}, error=None, status_code=200
         )
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """The posted form's text fields. Reading the body is the only async work; the route that
-    uses it is a plain function, so its database work runs off the event loop."""
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
 
 
 def _again(code: str, locale: str, page_name: str = "") -> RedirectResponse:
@@ -126,8 +110,8 @@ def submit_survey(
             )
             locale = response.locale
     except NotFound:
-        return _invalid_link(request, rt, lang)
-    except (responses.AlreadyAnswered, responses.InvitationClosed):
+        return invalid_link(request, rt, lang)
+    except (responses.AlreadyAnswered, responses.InvitationClosed, identity.IdentityRequired):
         return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
     except InvalidInput as exc:
         with rt.db.read_only() as session:
@@ -159,7 +143,7 @@ def decline_survey(
         with rt.db.unit_of_work() as session:
             responses.decline(session, code=code, now=rt.clock.now())
     except NotFound:
-        return _invalid_link(request, rt, lang)
+        return invalid_link(request, rt, lang)
     except (responses.AlreadyAnswered, responses.InvitationClosed):
         pass  # already closed: the page says how
     return _again(code, lang)
@@ -171,8 +155,8 @@ def thanks(code: str, request: Request, rt: RuntimeDep, lang: str | None = None)
         try:
             found = invitations.find_invitation(session, code)
         except NotFound:
-            return _invalid_link(request, rt, lang)
+            return invalid_link(request, rt, lang)
     if found.invitation.status != InvitationStatus.ANSWERED:
         return RedirectResponse(f"/s/{code}", status_code=303)
     locale = survey_view.pick_locale(lang, found.locale)
-    return _state_page(request, locale=locale, state="thanks", status_code=200, code=code)
+    return state_page(request, locale=locale, state="thanks", status_code=200, code=code)
