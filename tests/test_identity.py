@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.factories import interaction_payload, queue_reminder
+from tests.test_survey_flow import _send_and_get_code as invite
 from tilfreds.audit.models import AuditEntry
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations.models import Invitation, Message
@@ -34,20 +35,6 @@ def ask_identity(rt: Runtime, kind: str) -> None:
     with rt.db.unit_of_work() as session:
         current = surveys.by_slug(session, DEFAULT_SLUG).definition
         surveys.publish(session, current.model_copy(update={"identity": kind}), now=rt.clock.now())
-
-
-def invite(client: TestClient, rt: Runtime, **overrides: object) -> str:
-    """Report an interaction, send its invitation, and return the link's code."""
-    assert (
-        client.post("/api/v1/interactions", json=interaction_payload(**overrides)).status_code
-        == 201
-    )
-    assert Worker(rt).drain() == 1
-    with rt.db.read_only() as session:
-        body = dev.inbox(session, rt.keys)[0].body
-    match = re.search(r"/s/(\w+)", body)
-    assert match, body
-    return match.group(1)
 
 
 def audit_actions(rt: Runtime) -> list[str]:
@@ -194,6 +181,14 @@ def test_p2_a_wrong_interaction_answer_is_counted_and_locks_after_three(
         )
 
 
+def code_sent(client: TestClient, rt: Runtime) -> tuple[str, str]:
+    """A survey that asks for an SMS code, invited, and the code asked for: (link, code)."""
+    ask_identity(rt, "sms_code")
+    link = invite(client, rt)
+    assert client.post(f"/s/{link}/identity/code", data={"lang": "en"}).status_code == 303
+    return link, _code_from_sms(rt)
+
+
 def _code_from_sms(rt: Runtime) -> str:
     assert Worker(rt).drain() == 1
     with rt.db.read_only() as session:
@@ -237,10 +232,7 @@ def test_p2_a_code_by_sms_confirms_and_is_stored_only_as_a_keyed_hash(
 def test_p2_a_code_expires_after_ten_minutes_and_a_new_one_can_be_asked_for(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:
-    ask_identity(rt, "sms_code")
-    code = invite(client, rt)
-    client.post(f"/s/{code}/identity/code", data={"lang": "en"})
-    secret = _code_from_sms(rt)
+    code, secret = code_sent(client, rt)
     clock.advance(identity.CODE_VALID_FOR)
     late = client.post(f"/s/{code}/identity", data={"answer": secret, "lang": "en"})
     assert late.status_code == 409
@@ -253,10 +245,7 @@ def test_p2_a_code_expires_after_ten_minutes_and_a_new_one_can_be_asked_for(
 def test_p2_three_wrong_codes_void_the_code(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:
-    ask_identity(rt, "sms_code")
-    code = invite(client, rt)
-    client.post(f"/s/{code}/identity/code", data={"lang": "en"})
-    secret = _code_from_sms(rt)
+    code, secret = code_sent(client, rt)
     wrong = "000000" if secret != "000000" else "111111"
     statuses = [
         client.post(f"/s/{code}/identity", data={"answer": wrong}).status_code for _ in range(3)

@@ -6,10 +6,12 @@ confirmation is kept on the invitation, so the answer form cannot skip it (``res
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from tilfreds.api.deps import RuntimeDep
 from tilfreds.errors import InvalidInput, NotFound
@@ -89,6 +91,29 @@ def _refusal(exc: Exception) -> tuple[str, int]:
     return next((error, status) for kind, error, status in _REFUSALS if isinstance(exc, kind))
 
 
+def _posted(
+    request: Request,
+    rt: Runtime,
+    code: str,
+    lang: str | None,
+    act: Callable[[Session], identity.Outcome | None],
+) -> Response:
+    """Run one identity step in its own transaction, then go on to the survey (confirmed, or
+    ended: its page says how) or show the step again with what went wrong."""
+    try:
+        with rt.db.unit_of_work() as session:
+            outcome = act(session)
+    except NotFound:
+        return invalid_link(request, rt, lang)
+    except (responses.AlreadyAnswered, responses.InvitationClosed):
+        outcome = None  # the survey's page says how it ended
+    except _REFUSED as exc:
+        return _shown_again(request, rt, code, lang=lang, said=_refusal(exc))
+    if outcome in _NOT_CONFIRMED:
+        return _shown_again(request, rt, code, lang=lang, said=_NOT_CONFIRMED[outcome])
+    return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
+
+
 @router.post("/s/{code}/identity", response_class=HTMLResponse)
 def confirm_identity(
     code: str,
@@ -98,21 +123,15 @@ def confirm_identity(
 ) -> Response:
     """The answer to the identity question: right goes on to the survey, "no, not me" ends it
     as a wrong number (P17), wrong is counted and said, too many lock for a while."""
-    lang = form.get("lang")
-    try:
-        with rt.db.unit_of_work() as session:
-            outcome = identity.answer(
-                session, rt.keys, code=code, answer=form.get("answer", ""), now=rt.clock.now()
-            )
-    except NotFound:
-        return invalid_link(request, rt, lang)
-    except (responses.AlreadyAnswered, responses.InvitationClosed):
-        outcome = identity.Outcome.CONFIRMED  # the survey's page says how it ended
-    except _REFUSED as exc:
-        return _shown_again(request, rt, code, lang=lang, said=_refusal(exc))
-    if outcome in _NOT_CONFIRMED:
-        return _shown_again(request, rt, code, lang=lang, said=_NOT_CONFIRMED[outcome])
-    return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
+    return _posted(
+        request,
+        rt,
+        code,
+        form.get("lang"),
+        lambda session: identity.answer(
+            session, rt.keys, code=code, answer=form.get("answer", ""), now=rt.clock.now()
+        ),
+    )
 
 
 @router.post("/s/{code}/identity/code", response_class=HTMLResponse)
@@ -124,21 +143,16 @@ def send_identity_code(
 ) -> Response:
     """Send a code by SMS (only on this POST: a link scanner's GET sends nothing)."""
     lang = form.get("lang")
-    try:
-        with rt.db.unit_of_work() as session:
-            found = invitations.find_invitation(session, code)
-            identity.send_code(
-                session,
-                rt.keys,
-                code=code,
-                controller=rt.settings.controller_name,
-                locale=survey_view.pick_locale(lang, found.locale),
-                now=rt.clock.now(),
-            )
-    except NotFound:
-        return invalid_link(request, rt, lang)
-    except (responses.AlreadyAnswered, responses.InvitationClosed):
-        pass  # the survey's page says how it ended
-    except _REFUSED as exc:
-        return _shown_again(request, rt, code, lang=lang, said=_refusal(exc))
-    return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
+
+    def send(session: Session) -> None:
+        found = invitations.find_invitation(session, code)
+        identity.send_code(
+            session,
+            rt.keys,
+            code=code,
+            controller=rt.settings.controller_name,
+            locale=survey_view.pick_locale(lang, found.locale),
+            now=rt.clock.now(),
+        )
+
+    return _posted(request, rt, code, lang, send)
