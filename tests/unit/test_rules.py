@@ -55,6 +55,17 @@ def test_p19_restriction_skips() -> None:
     assert at_intake(replace(FACTS, restricted=True), RULES, now=NOW) == Skip(("restriction",))
 
 
+def test_p17_a_number_reported_wrong_skips_at_intake_and_at_send() -> None:
+    assert at_intake(replace(FACTS, wrong_number=True), RULES, now=NOW) == Skip(("wrong_number",))
+    waiting = MessageFacts(
+        suppressed=False,
+        invitation_status=InvitationStatus.SENT,
+        expires_at=NOW + timedelta(days=1),
+        wrong_number=True,
+    )
+    assert at_send(waiting, RULES, now=NOW) == Skip(("wrong_number",))
+
+
 @pytest.mark.parametrize("flag", CASE_FLAGS)
 def test_every_case_flag_skips_by_default(flag: str) -> None:
     decision = at_intake(replace(FACTS, flags=frozenset({flag})), RULES, now=NOW)
@@ -134,6 +145,7 @@ def test_p7_all_reasons_recorded_objection_first() -> None:
         occurred_at=NOW - timedelta(days=100),
         sample_key=next(k for k in (f"k{n}" for n in range(100)) if not sampled(k, 0.5)),
         quota_used=10,
+        wrong_number=True,
     )
     decision = at_intake(everything, replace(RULES, sampling_rate=0.5, daily_quota=1), now=NOW)
     assert isinstance(decision, Skip)
@@ -141,6 +153,7 @@ def test_p7_all_reasons_recorded_objection_first() -> None:
     assert decision.reasons == (
         "objection",
         "restriction",
+        "wrong_number",
         *(f"flag_{flag}" for flag in CASE_FLAGS),
         "too_old",
         "fatigue",
