@@ -1,9 +1,11 @@
 """The respondent in Debian's Chromium on a phone-sized screen: answering in nb and in en, a link
-scanner's GET that leaves the link working, a kind page for an expired link, and axe-core finding
-no accessibility violation on any respondent page (WCAG 2.1 AA and axe's best practices)."""
+scanner's GET that leaves the link working, a kind page for an expired link, identity confirmation
+by name and by SMS code in nb and en (P2) and "not me" (P17), and axe-core finding no
+accessibility violation on any respondent page (WCAG 2.1 AA and axe's best practices)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,12 @@ from sqlalchemy import select
 
 from tests.e2e.conftest import PHONE, skip_unless_required
 from tests.factories import interaction_payload
+from tests.test_identity import ask_identity
 from tilfreds.invitations.models import Invitation
 from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
+from tilfreds.sms import dev
+from tilfreds.worker import Worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database", ["sqlite"], indirect=True)]
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -156,3 +161,101 @@ def test_a_follow_up_question_shows_only_when_its_condition_holds(
     assert better.is_visible()
     page.locator("label.score", has_text="5").click()
     assert not better.is_visible()
+
+
+def _code_from_sms(rt: Runtime) -> str:
+    Worker(rt).drain()  # the invitation too, not sent before
+    with rt.db.read_only() as session:
+        body = dev.inbox(session, rt.keys)[0].body
+    match = re.search(r": (\d{6})\.", body)
+    assert match, body
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("lang", "send", "go_on", "wrong_said"),
+    [
+        ("nb", "Send meg en kode", "Fortsett", "Det var ikke riktig."),
+        ("en", "Send me a code", "Continue", "That was not right."),
+    ],
+)
+def test_p2_a_respondent_confirms_with_a_code_by_sms_then_answers(
+    client: TestClient,
+    rt: Runtime,
+    server: str,
+    page: Any,
+    lang: str,
+    send: str,
+    go_on: str,
+    wrong_said: str,
+) -> None:
+    ask_identity(rt, "sms_code")
+    code = survey_code(client, rt, lang)
+    page.goto(f"{server}/s/{code}")
+    accessible(page)
+    page.get_by_role("button", name=send).click()
+    field = page.locator("input[autocomplete=one-time-code]")
+    assert field.is_visible()
+    accessible(page)
+    secret = _code_from_sms(rt)
+    field.fill("000000" if secret != "000000" else "111111")
+    page.get_by_role("button", name=go_on).click()
+    assert wrong_said in page.inner_text("[role=alert]")
+    accessible(page)
+    page.locator("input[autocomplete=one-time-code]").fill(secret)
+    page.get_by_role("button", name=go_on).click()
+    page.locator("label.score", has_text="4").click()
+    page.locator("form.survey button[type=submit]").click()
+    page.wait_for_url(f"{server}/s/{code}/thanks*")
+    assert len(responses(rt)) == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "question", "yes", "go_on"),
+    [
+        ("nb", "Er du Kari N.?", "Ja, det er meg", "Fortsett"),
+        ("en", "Are you Kari N.?", "Yes, that is me", "Continue"),
+    ],
+)
+def test_p2_a_respondent_confirms_their_name_then_answers(
+    client: TestClient,
+    rt: Runtime,
+    server: str,
+    page: Any,
+    lang: str,
+    question: str,
+    yes: str,
+    go_on: str,
+) -> None:
+    ask_identity(rt, "name")
+    code = survey_code(client, rt, lang)
+    page.goto(f"{server}/s/{code}")
+    assert question in page.inner_text("legend")
+    accessible(page)
+    page.get_by_label(yes).check()
+    page.get_by_role("button", name=go_on).click()
+    page.locator("label.score", has_text="5").click()
+    page.locator("form.survey button[type=submit]").click()
+    page.wait_for_url(f"{server}/s/{code}/thanks*")
+    assert len(responses(rt)) == 1
+
+
+def test_p17_not_me_ends_the_survey_kindly_and_every_identity_page_is_accessible(
+    client: TestClient, rt: Runtime, server: str, page: Any
+) -> None:
+    ask_identity(rt, "name")
+    code = survey_code(client, rt, "en")
+    page.goto(f"{server}/s/{code}")
+    page.get_by_label("No, that is not me").check()
+    page.get_by_role("button", name="Continue").click()
+    assert page.inner_text("h1") == "Thank you for letting us know"
+    accessible(page)
+    ask_identity(rt, "interaction")
+    other = survey_code(client, rt, "nn", 2)
+    page.goto(f"{server}/s/{other}")
+    accessible(page)
+    for wrong in ("På chat", "Per brev", "På e-post"):  # the interaction was by phone
+        page.get_by_label(wrong).check()
+        page.get_by_role("button", name="Hald fram").click()
+    assert "minutt" in page.inner_text("[role=alert]")  # locked for a while, said kindly
+    accessible(page)
