@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from tests.factories import interaction_payload, queue_reminder
+from tests.test_cli import env_for
 from tests.test_survey_flow import _send_and_get_code as invite
 from tilfreds.audit.models import AuditEntry
+from tilfreds.cli import app
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
@@ -24,7 +28,7 @@ from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
 from tilfreds.surveys import service as surveys
-from tilfreds.surveys.service import DEFAULT_SLUG
+from tilfreds.surveys.service import DEFAULT_FILE, DEFAULT_SLUG
 from tilfreds.worker import Worker
 
 ANSWERS = {"csat": "4", "contact": "no"}
@@ -300,6 +304,20 @@ def test_the_wrong_number_feed_pages_in_the_order_reported(
     naive = client.get("/api/v1/wrong-numbers", params={"since": "2026-11-25T09:00:00"})
     assert naive.status_code == 422 and naive.json()["error"]["field"]
     assert client.get("/api/v1/wrong-numbers", params={"limit": 0}).status_code == 422
+
+
+def test_p2_the_identity_kind_is_loaded_from_yaml_and_shown(
+    client: TestClient, rt: Runtime, tmp_path: Path
+) -> None:
+    source = tmp_path / "named.yaml"
+    source.write_text(DEFAULT_FILE.read_text("utf-8").replace("identity: none", "identity: name"))
+    runner = CliRunner()
+    loaded = runner.invoke(app, ["survey", "load", str(source)], env=env_for(rt))
+    assert loaded.exit_code == 0, loaded.output
+    shown = runner.invoke(app, ["survey", "show", DEFAULT_SLUG], env=env_for(rt))
+    assert "identity: name" in shown.output
+    listed = client.get("/api/v1/surveys").json()
+    assert [(s["slug"], s["identity"]) for s in listed] == [(DEFAULT_SLUG, "name")]
 
 
 def test_p9_the_name_is_asked_as_first_name_and_the_surnames_initial() -> None:

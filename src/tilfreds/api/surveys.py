@@ -29,6 +29,7 @@ class SurveyOut(BaseModel):
     name: str
     is_default: bool
     version: int
+    identity: str  # how respondents are confirmed before answering (P2)
     questions: list[QuestionOut]
 
 
@@ -52,6 +53,7 @@ def _out(published: surveys.Published) -> SurveyOut:
         name=published.survey.name,
         is_default=published.survey.is_default,
         version=published.number,
+        identity=published.definition.identity,
         questions=[
             QuestionOut(key=q.key, kind=q.kind, required=q.required)
             for q in published.definition.questions
