@@ -19,6 +19,7 @@ from tests.test_survey_flow import _send_and_get_code as invite
 from tilfreds.audit.models import AuditEntry
 from tilfreds.cli import app
 from tilfreds.clock import FrozenClock
+from tilfreds.crypto import context
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
 from tilfreds.people.models import Person
@@ -149,6 +150,20 @@ def test_p17_a_survey_message_queued_before_the_report_is_not_sent_to_the_wrong_
     Worker(rt).drain()
     state = client.get("/api/v1/interactions/case-1001-call-1").json()
     assert [m["skip_reason"] for m in state["messages"]] == ["wrong_number"]
+
+
+def test_p2_without_a_stored_name_the_interaction_is_asked_instead(
+    client: TestClient, rt: Runtime
+) -> None:
+    ask_identity(rt, "name")
+    code = invite(client, rt)
+    with rt.db.unit_of_work() as session:
+        person = session.execute(select(Person)).scalar_one()
+        where = context("people", "name", person.phone_index)
+        person.name_cipher = rt.keys.encrypt("", context=where)
+    assert "How were you in touch with us?" in client.get(f"/s/{code}?lang=en").text
+    assert client.post(f"/s/{code}/identity", data={"answer": "no"}).status_code == 422
+    assert client.post(f"/s/{code}/identity", data={"answer": "phone"}).status_code == 303
 
 
 def test_p2_a_wrong_interaction_answer_is_counted_and_locks_after_three(
