@@ -67,7 +67,7 @@ def test_p2_an_unconfirmed_respondent_cannot_submit(client: TestClient, rt: Runt
     assert posted.headers["location"] == f"/s/{code}?lang=nb"  # back to the identity step
     assert stored_responses(rt) == 0
     assert invitation(rt).status == "sent"  # still open, nothing spent
-    with rt.db.unit_of_work() as session, pytest.raises(identity.IdentityRequired):
+    with rt.db.unit_of_work() as session, pytest.raises(responses.IdentityRequired):
         responses.submit(session, code=code, form=ANSWERS, now=rt.clock.now(), notice_version="1")
 
 

@@ -3,7 +3,8 @@ the person's name ("Are you Kari N.?"), the recent interaction's channel (P10), 
 sent by SMS to the number we hold. "No, that is not me" ends the survey and reports a wrong
 number to the case system (P17). Wrong answers are counted and locked out for a while.
 
-Confirmation is kept on the invitation, so a form posted without it is refused (``submit``).
+Confirmation is kept on the invitation, so a form posted without it is refused
+(``service.submit``, ``service.identity_pending``).
 Lock order: the invitation, the person, its messages, the audit head last (appended at commit).
 """
 
@@ -20,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, context
-from tilfreds.errors import Conflict, Forbidden, InvalidInput, TilfredsError
+from tilfreds.errors import Conflict, InvalidInput, TilfredsError
 from tilfreds.i18n import translator
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.messages import queue_message
 from tilfreds.invitations.models import Invitation
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose
 from tilfreds.people.models import Person
+from tilfreds.responses.service import ensure_open, identity_pending
 
 MAX_FAILURES = 3  # wrong answers (or attempts at one code) before a lock
 LOCKED_FOR = timedelta(minutes=30)
@@ -36,10 +38,6 @@ MAX_CODES = 5  # codes sent for one invitation
 CODE_DIGITS = 6
 # the channels an interaction may have taken place in, in the fixed order they are offered
 CHANNELS = ("phone", "chat", "letter", "web", "email", "sms")
-
-
-class IdentityRequired(Forbidden):
-    code = "identity_required"
 
 
 class IdentityLocked(TilfredsError):
@@ -76,12 +74,6 @@ class Step:
     name: str
     code_sent: bool
     locked_until: datetime | None
-
-
-def pending(found: invitations.OpenInvitation) -> bool:
-    """Whether answers are refused until the respondent is confirmed. The survey's newest
-    version decides, whatever version a form names."""
-    return found.survey.identity != "none" and found.invitation.identity_confirmed_at is None
 
 
 def short_name(full: str) -> str:
@@ -144,12 +136,10 @@ def _audit(
 
 
 def _open_for_identity(session: Session, code: str, *, now: datetime) -> invitations.OpenInvitation:
-    from tilfreds.responses.service import ensure_open  # the one rule for an open link
-
     found = invitations.find_invitation(session, code, lock=True)
     ensure_open(found.invitation, now=now)
     until = _locked_until(found.invitation, now)
-    if until is not None and pending(found):
+    if until is not None and identity_pending(found):
         raise IdentityLocked(until)
     return found
 
@@ -161,7 +151,7 @@ def send_code(
     its keyed hash, at most one a minute and ``MAX_CODES`` in all; it replaces the last one."""
     found = _open_for_identity(session, code, now=now)
     invitation = found.invitation
-    if not pending(found) or found.survey.identity != "sms_code":
+    if not identity_pending(found) or found.survey.identity != "sms_code":
         return
     last = invitation.identity_code_sent_at
     if invitation.identity_codes_sent >= MAX_CODES or (
@@ -215,7 +205,7 @@ def answer(session: Session, keys: Keys, *, code: str, answer: str, now: datetim
     uncounted. The invitation's row lock makes concurrent attempts count one after the other."""
     found = _open_for_identity(session, code, now=now)
     invitation = found.invitation
-    if not pending(found):
+    if not identity_pending(found):
         return Outcome.CONFIRMED
     name = _person_name(session, keys, invitation) if found.survey.identity == "name" else ""
     kind = _kind(found, name)

@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
 from tilfreds.config import SUPPORTED_LOCALES
-from tilfreds.errors import Conflict, Gone, InvalidInput
+from tilfreds.errors import Conflict, Forbidden, Gone, InvalidInput
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.models import Invitation
 from tilfreds.invitations.states import InvitationStatus, is_open
-from tilfreds.responses.identity import IdentityRequired, pending
 from tilfreds.responses.models import Answer, Response
 from tilfreds.surveys import service as surveys
 from tilfreds.surveys.definition import SurveyDefinition
@@ -31,6 +30,16 @@ class AlreadyAnswered(Conflict):
 
 class InvitationClosed(Gone):
     code = "invitation_closed"
+
+
+class IdentityRequired(Forbidden):
+    code = "identity_required"
+
+
+def identity_pending(found: invitations.OpenInvitation) -> bool:
+    """Whether answers are refused until the respondent is confirmed (P2, ``identity``). The
+    survey's newest version decides, whatever version a form names."""
+    return found.survey.identity != "none" and found.invitation.identity_confirmed_at is None
 
 
 def ensure_open(invitation: Invitation, *, now: datetime) -> None:
@@ -77,7 +86,7 @@ def submit(
     found = invitations.find_invitation(session, code, lock=True)
     invitation = found.invitation
     ensure_open(invitation, now=now)
-    if pending(found):  # P2: no answers before the respondent is confirmed
+    if identity_pending(found):  # P2: no answers before the respondent is confirmed
         raise IdentityRequired("please confirm who you are first")
     version_field = form.get("version", "")
     published = (

@@ -78,7 +78,7 @@ def _shown_again(
     with rt.db.read_only() as session:
         found = invitations.find_invitation(session, code)
         shown = survey_view.pick_locale(lang, found.locale)
-        if not identity.pending(found):
+        if not responses.identity_pending(found):
             return _again(code, shown)
         step = identity.step(session, rt.keys, found, now=rt.clock.now())
     error, status_code = said

@@ -78,7 +78,7 @@ def show_survey(code: str, request: Request, rt: RuntimeDep, lang: str | None = 
         except (responses.AlreadyAnswered, responses.InvitationClosed):
             state, status = _closed_state(found)
             return state_page(request, locale=locale, state=state, status_code=status, code=code)
-        if identity.pending(found):  # P2: who they are first; showing it records nothing
+        if responses.identity_pending(found):  # P2: who they are first; showing it records nothing
             step = identity.step(session, rt.keys, found, now=rt.clock.now())
             return identity_page(request, rt, step, code=code, locale=locale)
         published = surveys.latest(session, found.survey)
@@ -111,7 +111,7 @@ def submit_survey(
             locale = response.locale
     except NotFound:
         return invalid_link(request, rt, lang)
-    except (responses.AlreadyAnswered, responses.InvitationClosed, identity.IdentityRequired):
+    except (responses.AlreadyAnswered, responses.InvitationClosed, responses.IdentityRequired):
         return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
     except InvalidInput as exc:
         with rt.db.read_only() as session:
