@@ -169,11 +169,10 @@ class _Batch:
             used[survey_id] = used.get(survey_id, 0) + 1
             if known is None:
                 self.register.setdefault(current, pos)
-            send_after = (
-                decision.until
-                if isinstance(decision, Later)
-                else self.send_after(row, now + self.timing.delay)
-            )
+            # a flag's delay, like the normal one, lands on the recipient's next opening, so the
+            # stored send_after says when the SMS will really go (the worker checks again)
+            earliest = decision.until if isinstance(decision, Later) else now + self.timing.delay
+            send_after = self.send_after(row, earliest)
             self.scheduled.append(
                 _surveyed(row, known[0] if known else None, current, survey_id, send_after)
                 | {"expires_at": now + self.timing.valid_for}
