@@ -32,7 +32,7 @@ from tilfreds.invitations.intake_types import (
     Timing,
     new_code,
 )
-from tilfreds.invitations.schedule import country_for, next_opening, zone_for
+from tilfreds.invitations.schedule import next_opening, place_for, zone_named
 from tilfreds.invitations.states import InvitationStatus
 
 _INTERACTION_FIELDS = ["channel", "reason", "case_ref", "occurred_at"]
@@ -113,11 +113,11 @@ class _Batch:
         window = self.timing.window
         if window is None or not window.enabled:
             return earliest
-        phone = row.phone_e164
+        zone, country = row.place or place_for(row.phone_e164)
         return next_opening(
             earliest,
-            zone=zone_for(phone),
-            country=country_for(phone),
+            zone=zone_named(zone),
+            country=country,
             window=window,
             spread_key=row.external_id,
         )

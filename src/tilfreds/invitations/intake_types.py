@@ -43,6 +43,9 @@ class InteractionIn:
     occurred_at: datetime
     case_ref: str
     flags: frozenset[str] = frozenset()
+    # the number's time zone name and country, when the phone's check already worked them out
+    # (``schedule.place_of``); None: worked out from ``phone_e164`` when needed
+    place: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
