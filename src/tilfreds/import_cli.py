@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +30,11 @@ from rich.progress import (
 )
 
 from tilfreds.invitations.schemas import BATCH_MAX_ROWS
+
+if TYPE_CHECKING:
+    from tilfreds.api.intake_rows import Checked, Received
+    from tilfreds.config import Settings
+    from tilfreds.runtime import Runtime
 
 import_app = typer.Typer(help="Import from a case system.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -102,13 +109,20 @@ def import_interactions(
     chunk: Annotated[
         int, typer.Option(min=1, max=BATCH_MAX_ROWS, help="Rows per transaction.")
     ] = 5000,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Processes checking rows while this one writes: about one per core."
+        ),
+    ] = 1,
 ) -> None:
     """Import interactions from a CSV file; exit 1 if any row was refused."""
-    from tilfreds.api.intake_rows import Received, check_rows, receive_checked
     from tilfreds.cli import _prepare_schema, _runtime
+    from tilfreds.serving import tune_gc
 
     rt = _runtime()
     _prepare_schema(rt)
+    tune_gc()
     try:
         raw = file.open("rb")
     except OSError as exc:
@@ -129,7 +143,7 @@ def import_interactions(
         if problem:
             console.print(f"[red]refused:[/red] {problem}")
             raise typer.Exit(2)
-        with _progress() as bar, ThreadPoolExecutor(max_workers=1) as writer_thread:
+        with _progress() as bar:
             task = bar.add_task("importing", total=file.stat().st_size)
 
             def done(received: Received, rows: int) -> None:
@@ -141,32 +155,92 @@ def import_interactions(
                 totals["refused"] += len(received.errors)
                 bar.update(task, completed=counted.read_bytes)
 
-            # the next chunk is read and checked here while the previous one is written in the
-            # other thread (which mostly waits for the database): one chunk in flight at a time
-            pending: tuple[Future[Received], int] | None = None
             try:
-                for batch in chunks(reader, chunk):
-                    checked = check_rows(batch, rt.settings)
-                    if pending is not None:
-                        done(pending[0].result(), pending[1])
-                    pending = (writer_thread.submit(receive_checked, rt, checked, actor="cli"),
-                               len(batch))  # fmt: skip
+                _import_chunks(rt, chunks(reader, chunk), processes=processes, done=done)
             except (UnicodeDecodeError, csv.Error) as exc:
-                if pending is not None:
-                    done(pending[0].result(), pending[1])
                 console.print(
                     f"[red]stopped after row {totals['rows'] + 1}:[/red] the file cannot be read "
                     f"further ({type(exc).__name__}); the rows before it are imported"
                 )
                 raise typer.Exit(2) from exc
-            if pending is not None:
-                done(pending[0].result(), pending[1])
     console.print(
         f"{totals['rows']} rows: {totals['created']} imported, {totals['existing']} received "
         f"before, {totals['refused']} refused"
     )
     if totals["refused"]:
         raise typer.Exit(1)
+
+
+def _import_chunks(
+    rt: Runtime,
+    batches: Iterator[list[tuple[int, object]]],
+    *,
+    processes: int,
+    done: Callable[[Received, int], None],
+) -> None:
+    """Check and write every chunk, in file order: chunks are checked ahead (in ``processes``
+    other processes, or here) while the one before is written in a writer thread (which mostly
+    waits for the database). A file that cannot be read further raises once every chunk before
+    the fault is written."""
+    from tilfreds.api.intake_rows import receive_checked
+
+    checks: deque[tuple[Future[Checked], int]] = deque()
+    pending: list[tuple[Future[Received], int]] = []  # at most one write in flight
+    with ThreadPoolExecutor(max_workers=1) as writer, _Checker(rt.settings, processes) as checker:
+
+        def write_next() -> None:
+            check, rows = checks.popleft()
+            checked = check.result()
+            if pending:
+                done(pending[0][0].result(), pending.pop()[1])
+            pending.append((writer.submit(receive_checked, rt, checked, actor="cli"), rows))
+
+        try:
+            for batch in batches:
+                checks.append((checker.check(batch), len(batch)))
+                if len(checks) >= processes:
+                    write_next()
+        finally:
+            while checks:
+                write_next()
+            if pending:
+                done(pending[0][0].result(), pending.pop()[1])
+
+
+class _Checker:
+    """Checks chunks of rows: in this process, or in ``processes`` spawned ones (the checks are
+    Python work, one core each)."""
+
+    def __init__(self, settings: Settings, processes: int) -> None:
+        self.settings = settings
+        self.pool = (
+            ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_started)
+            if processes > 1
+            else None
+        )
+
+    def check(self, batch: list[tuple[int, object]]) -> Future[Checked]:
+        from tilfreds.api.intake_rows import check_rows
+
+        if self.pool is not None:
+            return self.pool.submit(check_rows, batch, self.settings)
+        checked: Future[Checked] = Future()
+        checked.set_result(check_rows(batch, self.settings))
+        return checked
+
+    def __enter__(self) -> _Checker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _started() -> None:
+    from tilfreds.api import intake_rows  # noqa: F401 - loaded before the collector is tuned
+    from tilfreds.serving import tune_gc
+
+    tune_gc()
 
 
 def _progress() -> Progress:
