@@ -246,7 +246,7 @@ def through_csv(url: str, *, rows: int, batch: int, workdir: Path) -> tuple[floa
     write_csv(path, rows)
     env = _env(url, workdir)
     cmd = [sys.executable, "-m", "tilfreds", "import", "interactions", str(path),
-           "--chunk", str(batch)]  # fmt: skip
+           "--chunk", str(batch), "--processes", str(WEB_PROCESSES)]  # fmt: skip
     print(f"CSV import of {rows} rows ...", flush=True)
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
@@ -294,9 +294,10 @@ def section(r: BatchIntakeResult | None) -> list[str]:
         f"{CLIENTS} `httpx` clients side by side on keep-alive connections, to `tilfreds serve "
         f"--workers {WEB_PROCESSES}` in a subprocess, as on a production server (its peak RSS: "
         "the `/proc/<pid>/status` VmHWM of the parent and its web processes, added);",
-        f"- **CSV**: `python -m tilfreds import interactions FILE --chunk {r.batch}` of the same "
+        f"- **CSV**: `python -m tilfreds import interactions FILE --chunk {r.batch} --processes "
+        f"{WEB_PROCESSES}` of the same "
         "rows written to a file (process start and schema check included; peak RSS from "
-        "`wait4`).",
+        "`wait4`: the largest of its processes).",
         "",
         "| Way | seconds | rows/s | over the limit | peak RSS |",
         "|---|---|---|---|---|",
