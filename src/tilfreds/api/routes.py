@@ -97,7 +97,9 @@ def receive_batch(payload: BatchPayload, rt: RuntimeDep, op: OperatorDep) -> JSO
     with one audit entry. Idempotent on each row's ``external_id``."""
     numbered = list(enumerate(payload.interactions, start=1))
     received = receive_rows(rt, numbered, actor=op.actor)
-    return JSONResponse(received.summary(len(numbered)))
+    # a batch is seconds of one core's work: the client's next batch comes on a new connection,
+    # which goes to a web process that is free (``serve --workers``), not back to this one
+    return JSONResponse(received.summary(len(numbered)), headers={"Connection": "close"})
 
 
 @router.get(

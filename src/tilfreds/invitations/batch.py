@@ -30,7 +30,7 @@ from tilfreds.invitations.intake_types import (
     InvitationRef,
     Refused,
     Timing,
-    new_code,
+    new_codes,
 )
 from tilfreds.invitations.schedule import next_opening, place_for, zone_named
 from tilfreds.invitations.states import InvitationStatus
@@ -128,6 +128,7 @@ class _Batch:
         facts, now = self.facts, self.now
         last: dict[str, datetime | None] = {}  # current phone index -> last invitation
         used = dict(facts.quota_used)
+        codes = iter(new_codes(len(self.todo)))  # one read of the random source for all
         for pos in sorted(self.todo, key=lambda p: self.rows[p].occurred_at):
             row = self.rows[pos]
             if row.external_id in facts.existing:
@@ -175,7 +176,7 @@ class _Batch:
             send_after = self.send_after(row, earliest)
             self.scheduled.append(
                 _surveyed(row, known[0] if known else None, current, survey_id, send_after)
-                | {"expires_at": now + self.timing.valid_for}
+                | {"code": next(codes), "expires_at": now + self.timing.valid_for}
             )
 
     def write(self, session: Session, *, actor: str, audit_each: bool) -> None:
@@ -369,7 +370,6 @@ def _surveyed(
         "occurred_at": row.occurred_at,
         "skip_reasons": None,
         "survey_id": survey_id,
-        "code": new_code(),
         "send_after": send_after,
     }
 
