@@ -67,6 +67,7 @@ def test_several_web_processes_share_the_port_on_postgresql(rt: Runtime, admin_t
             for _ in range(2):  # sent twice: the second time changes nothing
                 answer = client.post("/api/v1/interactions/batch", json={"interactions": rows})
                 assert answer.status_code == 200, answer.text
+                assert answer.headers["connection"] == "close"  # the next goes where it is free
             assert answer.json()["existing"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)
