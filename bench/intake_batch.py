@@ -312,22 +312,26 @@ def section(r: BatchIntakeResult | None) -> list[str]:
 
 
 _WHERE_THE_TIME_GOES = [
-    "Where the time goes (py-spy of the server posting 10,000-row batches, and `EXPLAIN "
-    "ANALYZE` of the insert): checking the rows is Python work — pydantic with the field "
-    "checks, then `phonenumbers` (parse and number type) — about half of the server's busy "
-    "time; the database's part is one read of the facts, one insert of the new people and one "
+    "Where the time goes (py-spy of `tilfreds serve --workers 2` taking 10,000-row batches, "
+    "and `EXPLAIN ANALYZE` of the insert): a web process's busy time is almost all the batch's "
+    "own Python work (JSON and the answer are about 2%): `phonenumbers` (parse and number "
+    "type) about a third, sealing name and number (AES-GCM) a tenth, pydantic with the field "
+    "checks, eligibility and the send window, and building the statements' parameters the "
+    "rest; the database's part is one read of the facts, one insert of the new people and one "
     "statement inserting interactions, invitations and messages, where the foreign-key "
-    "triggers take about half the statement's time (as they do for the raw COPY). Changed "
-    "for speed, each measured before and after on 10,000–40,000 rows: rows as one text "
-    "parameter per column split by `string_to_array` (psycopg built array parameters in "
-    "Python: 18% of the server's time; JSON was slower on the server); one `number_type` "
-    "match per phone number instead of `is_valid_number` and then `number_type` again; one "
-    "`randbelow` per invitation code instead of one `secrets.choice` per character; ASCII "
-    "fast paths in the field checks; `SET LOCAL jit = off` for a batch of 100 rows or more "
-    "(the planner, estimating millions of join rows it cannot know, JIT-compiled the inserts: "
-    "about a second of a 2.5 s statement); two client connections, so one batch is checked "
-    "while the other is written; the CSV import checks the next chunk while the last is "
-    "written. The machine is shared with other work: the load average was 6–14 during these "
-    "runs, and the limit moved between 3,100 and 7,300 rows/s from run to run.",
+    "triggers take about half the statement's time (as they do for the raw COPY). Changed for "
+    "speed, each measured as the CPU time of a web process's intake per row (40,000 rows "
+    "in-process, so the machine's load matters less): each phone number parsed once, its "
+    "check also giving the send window's zone and country (155 to 103 µs a row); the "
+    "collector tuned once a process is loaded (`gc.freeze()`, thresholds 50,000/20/20: it "
+    "ran over a batch's young objects again and again, 103 to 80 µs); a batch's invitation "
+    "codes from one read of the random source and one AES-GCM sealer per key (80 to 72 µs); "
+    "two web processes (`serve --workers 2`), each batch's answer closing its connection so "
+    "the next batch goes to the free process (with keep-alive both clients' connections could "
+    "land on one process: py-spy showed one process at 77% and the other idle); the CSV "
+    "import checks chunks in 2 other processes (`--processes 2`) while it writes. Earlier: "
+    "rows as one text parameter per column split by `string_to_array`; one `number_type` "
+    "match per number; ASCII fast paths in the field checks; `SET LOCAL jit = off` for a "
+    "batch of 100 rows or more.",
     "",
 ]
