@@ -32,8 +32,7 @@ from rich.progress import (
 from tilfreds.invitations.schemas import BATCH_MAX_ROWS
 
 if TYPE_CHECKING:
-    from tilfreds.api.intake_rows import Checked, Received
-    from tilfreds.config import Settings
+    from tilfreds.api.intake_rows import Received
     from tilfreds.runtime import Runtime
 
 import_app = typer.Typer(help="Import from a case system.", no_args_is_help=True)
@@ -112,7 +111,7 @@ def import_interactions(
     processes: Annotated[
         int,
         typer.Option(
-            min=1, max=64, help="Processes checking rows while this one writes: about one per core."
+            min=1, max=64, help="Processes checking and writing chunks: about one per core."
         ),
     ] = 1,
 ) -> None:
@@ -178,69 +177,60 @@ def _import_chunks(
     processes: int,
     done: Callable[[Received, int], None],
 ) -> None:
-    """Check and write every chunk, in file order: chunks are checked ahead (in ``processes``
-    other processes, or here) while the one before is written in a writer thread (which mostly
-    waits for the database). A file that cannot be read further raises once every chunk before
-    the fault is written."""
-    from tilfreds.api.intake_rows import receive_checked
+    """Check and write every chunk, reported in file order. In this process: the next chunk is
+    checked while the one before is written in a writer thread (which mostly waits for the
+    database). With ``processes`` > 1: each chunk is checked and written whole by one of that
+    many processes (checking is Python work, one core each), a few chunks in flight. Either
+    way a file that cannot be read further raises once every chunk before the fault is
+    written."""
+    from tilfreds.api.intake_rows import check_rows, receive_checked
 
-    checks: deque[tuple[Future[Checked], int]] = deque()
-    pending: list[tuple[Future[Received], int]] = []  # at most one write in flight
-    with ThreadPoolExecutor(max_workers=1) as writer, _Checker(rt.settings, processes) as checker:
-
-        def write_next() -> None:
-            check, rows = checks.popleft()
-            checked = check.result()
-            if pending:
-                done(pending[0][0].result(), pending.pop()[1])
-            pending.append((writer.submit(receive_checked, rt, checked, actor="cli"), rows))
-
+    in_flight: deque[tuple[Future[Received], int]] = deque()
+    pool = (
+        ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_started)
+        if processes > 1
+        else None
+    )
+    with ThreadPoolExecutor(max_workers=1) as writer:
         try:
             for batch in batches:
-                checks.append((checker.check(batch), len(batch)))
-                if len(checks) >= processes:
-                    write_next()
+                if pool is not None:
+                    in_flight.append((pool.submit(_import_chunk, batch), len(batch)))
+                else:
+                    checked = check_rows(batch, rt.settings)
+                    in_flight.append((writer.submit(receive_checked, rt, checked, actor="cli"),
+                                      len(batch)))  # fmt: skip
+                while len(in_flight) > processes:
+                    received, rows = in_flight.popleft()
+                    done(received.result(), rows)
         finally:
-            while checks:
-                write_next()
-            if pending:
-                done(pending[0][0].result(), pending.pop()[1])
+            while in_flight:
+                received, rows = in_flight.popleft()
+                done(received.result(), rows)
+            if pool is not None:
+                pool.shutdown()
 
 
-class _Checker:
-    """Checks chunks of rows: in this process, or in ``processes`` spawned ones (the checks are
-    Python work, one core each)."""
-
-    def __init__(self, settings: Settings, processes: int) -> None:
-        self.settings = settings
-        self.pool = (
-            ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_started)
-            if processes > 1
-            else None
-        )
-
-    def check(self, batch: list[tuple[int, object]]) -> Future[Checked]:
-        from tilfreds.api.intake_rows import check_rows
-
-        if self.pool is not None:
-            return self.pool.submit(check_rows, batch, self.settings)
-        checked: Future[Checked] = Future()
-        checked.set_result(check_rows(batch, self.settings))
-        return checked
-
-    def __enter__(self) -> _Checker:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+_RUNTIME: list[Runtime] = []  # an import process's own runtime (and database pool)
 
 
 def _started() -> None:
-    from tilfreds.api import intake_rows  # noqa: F401 - loaded before the collector is tuned
+    from tilfreds.config import load_settings
+    from tilfreds.runtime import build_runtime
     from tilfreds.serving import tune_gc
 
+    _RUNTIME.append(build_runtime(load_settings()))
     tune_gc()
+
+
+def _import_chunk(batch: list[tuple[int, object]]) -> Received:
+    """One chunk, checked and written in an import process; only the counts and the errors go
+    back."""
+    from tilfreds.api.intake_rows import receive_rows
+
+    received = receive_rows(_RUNTIME[0], batch, actor="cli")
+    received.results = []
+    return received
 
 
 def _progress() -> Progress:
