@@ -1,5 +1,6 @@
 """Screenshots of the respondent pages for docs/surveys.md, taken in Debian's Chromium on a
-phone-sized screen: the survey in Norwegian (bokmål) and English, and the thank-you page.
+phone-sized screen: the survey in Norwegian (bokmål) and English, the thank-you page, and the
+identity step (a survey with ``identity: name``, then ``sms_code``) in both languages.
 
 Runs ``tilfreds demo`` on a scratch SQLite database (port 8741, or the first argument) and writes
 PNGs under docs/img/. Usage: ``.venv/bin/python scripts/survey_screenshots.py [PORT]``.
@@ -40,8 +41,20 @@ def _start(port: int, data_dir: str) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit(f"tilfreds demo stopped before it was ready (exit {proc.wait()})")
 
 
-def _code(base: str, token: str) -> str:
-    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+def _api(base: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+
+
+def _ask_identity(base: str, token: str, kind: str) -> None:
+    """Publish the default survey again, confirming identity so."""
+    api = _api(base, token)
+    definition = api.get("/api/v1/surveys/csat").json()["definition"]
+    published = api.post("/api/v1/surveys", json={**definition, "identity": kind})
+    assert published.status_code in {200, 201}, published.text
+
+
+def _code(base: str, token: str, person: str = PERSON) -> str:
+    api = _api(base, token)
     for _ in range(100):  # the token is printed just before the server starts listening
         try:
             if api.get("/healthz").status_code == 200:
@@ -49,8 +62,8 @@ def _code(base: str, token: str) -> str:
         except httpx.TransportError:
             time.sleep(0.2)
     payload = {
-        "external_id": "screenshot-1",
-        "customer": {"name": "Kari Nordmann", "phone": PERSON, "locale": "nb"},
+        "external_id": f"screenshot-{person}",
+        "customer": {"name": "Kari Nordmann", "phone": person, "locale": "nb"},
         "channel": "phone",
         "reason": "Payment plan",
         "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600)),
@@ -59,7 +72,7 @@ def _code(base: str, token: str) -> str:
     for _ in range(100):
         for message in api.get("/api/v1/dev/outbox").json():
             found = re.search(r"/s/(\w+)", message["text"])
-            if message["to"] == PERSON and found:
+            if message["to"] == person and found:
                 return found.group(1)
         time.sleep(0.2)
     raise SystemExit("the invitation was not sent")
@@ -85,6 +98,12 @@ def main() -> None:
                 page.get_by_role("button", name="Send answers").click()
                 page.wait_for_url(f"{base}/s/{code}/thanks*")
                 page.screenshot(path=OUT / "thanks-en.png", full_page=True)
+                for kind, person in (("name", "+4799887701"), ("sms_code", "+4799887702")):
+                    _ask_identity(base, token, kind)
+                    asked = _code(base, token, person)
+                    for lang in ("nb", "en"):
+                        page.goto(f"{base}/s/{asked}?lang={lang}")
+                        page.screenshot(path=OUT / f"identity-{kind}-{lang}.png", full_page=True)
                 browser.close()
         finally:
             proc.terminate()

@@ -100,6 +100,7 @@ def test_p2_yes_to_the_name_confirms_and_the_answers_are_then_taken(
     assert client.post(f"/s/{code}", data=ANSWERS).status_code == 303
     assert stored_responses(rt) == 1
     assert invitation(rt).identity_confirmed_at == rt.clock.now()
+    assert invitation(rt).opened_at == rt.clock.now()  # the funnel: a POST from the page
     assert "identity.confirmed" in audit_actions(rt)
 
 

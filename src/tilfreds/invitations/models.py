@@ -63,6 +63,8 @@ class Invitation(Base):
     sent_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     reminders_queued_at: Mapped[datetime | None]  # its reminders were queued (``reminders``)
+    # a person first opened the link: the page's beacon or a POST from it, never a GET
+    opened_at: Mapped[datetime | None]
     # identity confirmation before answers (P2, ``responses.identity``): when it succeeded, the
     # wrong answers since the last lock and the lock they earned, and the one-time code (its
     # keyed hash only), when it expires, when the last was sent and how many were

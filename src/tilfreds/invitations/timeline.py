@@ -46,6 +46,7 @@ class InteractionState:
     skip_reasons: list[str]
     invitation_status: str | None
     expires_at: datetime | None
+    opened_at: datetime | None  # a person opened the link (its beacon, an answer, a decline)
     # identity confirmation (P2): when the respondent was confirmed, and when they said the
     # number is not theirs (P17, also in ``/api/v1/wrong-numbers``)
     identity_confirmed_at: datetime | None
@@ -60,6 +61,7 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
             Invitation.id,
             Invitation.status,
             Invitation.expires_at,
+            Invitation.opened_at,
             Invitation.identity_confirmed_at,
             Invitation.wrong_number_at,
         )
@@ -68,7 +70,9 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
     ).first()
     if row is None:
         raise NotFound("no interaction with that external_id", field="external_id")
-    interaction, invitation_id, invitation_status, expires_at, confirmed_at, wrong_at = row
+    interaction, invitation_id, invitation_status, expires_at, opened_at, confirmed_at, wrong_at = (
+        row
+    )
     messages = (
         session.execute(
             select(Message).where(Message.invitation_id == invitation_id).order_by(Message.id)
@@ -94,6 +98,7 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
         skip_reasons=interaction.skip_reasons.split(",") if interaction.skip_reasons else [],
         invitation_status=invitation_status,
         expires_at=expires_at,
+        opened_at=opened_at,
         identity_confirmed_at=confirmed_at,
         wrong_number_at=wrong_at,
         messages=[

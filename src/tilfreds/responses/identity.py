@@ -26,6 +26,7 @@ from tilfreds.i18n import translator
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.messages import queue_message
 from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.opened import mark_opened
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose
 from tilfreds.people.models import Person
 from tilfreds.responses.service import ensure_open, identity_pending
@@ -138,6 +139,7 @@ def _audit(
 def _open_for_identity(session: Session, code: str, *, now: datetime) -> invitations.OpenInvitation:
     found = invitations.find_invitation(session, code, lock=True)
     ensure_open(found.invitation, now=now)
+    mark_opened(session, found.invitation.id, now)  # a POST from the page: a person opened it
     until = _locked_until(found.invitation, now)
     if until is not None and identity_pending(found):
         raise IdentityLocked(until)
