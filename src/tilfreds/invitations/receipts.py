@@ -20,10 +20,24 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tilfreds.db import ids_in
@@ -61,6 +75,46 @@ def _upsert(session: Session) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(_parts)
 
 
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def unnest(**columns: Any) -> Any:
+    """PostgreSQL: rows bound as one array a column and read back as the derived table ``v``:
+    one statement text whatever the number of rows (psycopg parses it once, the server keeps it
+    prepared), and no per-row parameter work in Python, where an executemany of the same rows
+    spends most of its time."""
+    arrays = (sql_cast(bindparam(name), ARRAY(kind)) for name, kind in columns.items())
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
+
+
+def _record_statement(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=["transport", "provider_id"],
+        set_={
+            "state": insert.excluded.state,
+            "error_code": func.coalesce(insert.excluded.error_code, _parts.c.error_code),
+            "state_at": insert.excluded.state_at,
+        },
+        where=_rank(insert.excluded.state) > _rank(_parts.c.state),
+    ).returning(_parts.c.message_id, _parts.c.transport, _parts.c.provider_id)
+
+
+@cache
+def _record_statement_pg() -> Any:
+    """The receipts' upsert on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
+    v = unnest(
+        transport=String,
+        provider_id=String,
+        state=String,
+        error_code=String,
+        state_at=DateTime(timezone=True),
+    )
+    columns = ["transport", "provider_id", "state", "error_code", "state_at", "created_at"]
+    rows = select(*(v.c[c] for c in columns[:-1]), bindparam("now", type_=DateTime(True)))
+    return _record_statement(postgresql.insert(_parts).from_select(columns, rows))
+
+
 def record_receipts(
     session: Session, receipts: Sequence[Receipt], *, now: datetime
 ) -> ReceiptsRecorded:
@@ -73,32 +127,39 @@ def record_receipts(
             best[key] = r
     if not best:
         return ReceiptsRecorded(0, 0, 0)
-    insert = _upsert(session)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["transport", "provider_id"],
-        set_={
-            "state": insert.excluded.state,
-            "error_code": func.coalesce(insert.excluded.error_code, _parts.c.error_code),
-            "state_at": insert.excluded.state_at,
-        },
-        where=_rank(insert.excluded.state) > _rank(_parts.c.state),
-    ).returning(_parts.c.message_id, _parts.c.transport, _parts.c.provider_id)
-    rows = session.execute(
-        stmt,
-        [
+    rows = [  # in key order: the lock order
+        (transport, provider_id, r.state.value, r.error_code[:40] if r.error_code else None, r)
+        for (transport, provider_id), r in sorted(best.items())
+    ]
+    if _postgres(session):
+        found = session.execute(
+            _record_statement_pg(),
             {
-                "transport": transport,
-                "provider_id": provider_id,
-                "state": r.state.value,
-                "error_code": r.error_code[:40] if r.error_code else None,
-                "state_at": r.at or now,
-                "created_at": now,
-            }
-            for (transport, provider_id), r in sorted(best.items())  # the lock order
-        ],
-    ).all()
-    messages = {mid for mid, _, _ in rows if mid is not None}
-    strangers = {(t, pid): best[t, pid].reference for mid, t, pid in rows if mid is None}
+                "transport": [row[0] for row in rows],
+                "provider_id": [row[1] for row in rows],
+                "state": [row[2] for row in rows],
+                "error_code": [row[3] for row in rows],
+                "state_at": [row[4].at or now for row in rows],
+                "now": now,
+            },
+        ).all()
+    else:
+        found = session.execute(
+            _record_statement(_upsert(session)),
+            [
+                {
+                    "transport": transport,
+                    "provider_id": provider_id,
+                    "state": state,
+                    "error_code": code,
+                    "state_at": r.at or now,
+                    "created_at": now,
+                }
+                for transport, provider_id, state, code, r in rows
+            ],
+        ).all()
+    messages = {mid for mid, _, _ in found if mid is not None}
+    strangers = {(t, pid): best[t, pid].reference for mid, t, pid in found if mid is None}
     claimed = _claim_by_reference(session, strangers)
     messages |= set(claimed.values())
     unknown = len(strangers) - len(claimed)
@@ -106,7 +167,7 @@ def record_receipts(
         log.debug(
             "%d receipts for ids no message has yet; kept to apply when they show up", unknown
         )
-    return ReceiptsRecorded(changed=len(rows), unknown=unknown, settled=settle(session, messages))
+    return ReceiptsRecorded(changed=len(found), unknown=unknown, settled=settle(session, messages))
 
 
 def _claim_by_reference(
@@ -144,6 +205,28 @@ def _claim_by_reference(
     return claimed
 
 
+def _link_statement(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=["transport", "provider_id"],
+        set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
+    ).returning(_parts.c.message_id, _parts.c.state)
+
+
+@cache
+def _link_statement_pg() -> Any:
+    """Linking a window's ids on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
+    v = unnest(provider_id=String, message_id=Integer, part=Integer)
+    columns = ["transport", "provider_id", "message_id", "part", "created_at"]
+    rows = select(
+        bindparam("transport", type_=String),
+        v.c.provider_id,
+        v.c.message_id,
+        v.c.part,
+        bindparam("now", type_=DateTime(True)),
+    )
+    return _link_statement(postgresql.insert(_parts).from_select(columns, rows))
+
+
 def link_parts(
     session: Session, *, transport: str, submitted: Mapping[int, Submitted], now: datetime
 ) -> set[int]:
@@ -151,30 +234,37 @@ def link_parts(
     receipt had already come (to ``settle`` once their status is recorded)."""
     if not submitted:
         return set()
-    insert = _upsert(session)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["transport", "provider_id"],
-        set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
-    ).returning(_parts.c.message_id, _parts.c.state)
     given = {  # an id given twice (a provider's quirk) is kept once: one row per id
         pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
     }
     rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
-    early = session.execute(
-        stmt,
-        [
+    if _postgres(session):
+        early = session.execute(
+            _link_statement_pg(),
             {
+                "provider_id": [pid for pid, _, _ in rows],
+                "message_id": [mid for _, mid, _ in rows],
+                "part": [n for _, _, n in rows],
                 "transport": transport,
-                "provider_id": pid,
-                "message_id": mid,
-                "part": n,
-                "created_at": now,
-            }
-            for pid, mid, n in rows
-        ],
-    ).all()
+                "now": now,
+            },
+        ).all()
+    else:
+        early = session.execute(
+            _link_statement(_upsert(session)),
+            [
+                {
+                    "transport": transport,
+                    "provider_id": pid,
+                    "message_id": mid,
+                    "part": n,
+                    "created_at": now,
+                }
+                for pid, mid, n in rows
+            ],
+        ).all()
     return {mid for mid, state in early if state is not None}
 
 
