@@ -307,24 +307,33 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
         if status is not None:
             verdicts.setdefault(status, []).append({"mid": mid, "at": at or now, "code": code})
     for status, rows in verdicts.items():
-        final = status != M.DELIVERED
-        # delivered settles any of them; failed or expired only one not yet final
-        may = SETTLEABLE[:2] if final else SETTLEABLE
-        stmt = (
-            update(_messages)
-            .where(m.id == bindparam("mid"), or_(*(m.status == s for s in may)))  # executemany
-            .values(
-                status=status,
-                lease_until=None,
-                **(
-                    {"failed_at": bindparam("at"), "error_code": bindparam("code")}
-                    if final
-                    else {"delivered_at": bindparam("at")}
-                ),
-            )
+        session.execute(
+            _verdict_statement(postgres, status),
+            {key: [row[key] for row in rows] for key in ("mid", "at", "code")}
+            if postgres
+            else rows,
         )
-        session.execute(stmt, rows)
     return sum(len(rows) for rows in verdicts.values())
+
+
+@cache
+def _verdict_statement(postgres: bool, status: MessageStatus) -> Any:
+    """Settle messages to ``status``: delivered settles any of them, failed or expired only one
+    not yet final. On PostgreSQL the rows come as arrays (``unnest``), else as an executemany."""
+    m = _messages.c
+    final = status != M.DELIVERED
+    may = SETTLEABLE[:2] if final else SETTLEABLE
+    if postgres:
+        v = unnest(mid=Integer, at=DateTime(timezone=True), code=String)
+        match, at, code = m.id == v.c.mid, v.c.at, v.c.code
+    else:
+        match, at, code = m.id == bindparam("mid"), bindparam("at"), bindparam("code")
+    values = {"failed_at": at, "error_code": code} if final else {"delivered_at": at}
+    return (
+        update(_messages)
+        .where(match, or_(*(m.status == s for s in may)))
+        .values(status=status, lease_until=None, **values)
+    )
 
 
 def unmatched(session: Session, *, older_than: datetime, newer_than: datetime | None = None) -> int:
