@@ -19,7 +19,7 @@ messages, whatever the batch's size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -91,6 +91,23 @@ def unnest(**columns: Any) -> Any:
     return func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
 
 
+def _upsert_rows(
+    session: Session,
+    arrays: Any,
+    each: Callable[[Any], Any],
+    columns: dict[str, list[Any]],
+    **same: Any,
+) -> Sequence[Any]:
+    """Upsert rows given column by column, with the values ``same`` for every row: on
+    PostgreSQL as one array a column (the ``arrays`` statement), elsewhere as an executemany of
+    ``each`` (SQLite runs in this process: a row costs no round trip)."""
+    if _postgres(session):
+        return session.execute(arrays, {**columns, **same}).all()
+    given = zip(*columns.values(), strict=True)
+    rows = [dict(zip(columns, values, strict=True)) | same for values in given]
+    return session.execute(each(_upsert(session)), rows).all()
+
+
 def _record_statement(insert: Any) -> Any:
     return insert.on_conflict_do_update(
         index_elements=["transport", "provider_id"],
@@ -114,7 +131,7 @@ def _record_statement_pg() -> Any:
         state_at=DateTime(timezone=True),
     )
     columns = ["transport", "provider_id", "state", "error_code", "state_at", "created_at"]
-    rows = select(*(v.c[c] for c in columns[:-1]), bindparam("now", type_=DateTime(True)))
+    rows = select(*(v.c[c] for c in columns[:-1]), bindparam("created_at", type_=DateTime(True)))
     return _record_statement(postgresql.insert(_parts).from_select(columns, rows))
 
 
@@ -134,33 +151,19 @@ def record_receipts(
         (transport, provider_id, r.state.value, r.error_code[:40] if r.error_code else None, r)
         for (transport, provider_id), r in sorted(best.items())
     ]
-    if _postgres(session):
-        found = session.execute(
-            _record_statement_pg(),
-            {
-                "transport": [row[0] for row in rows],
-                "provider_id": [row[1] for row in rows],
-                "state": [row[2] for row in rows],
-                "error_code": [row[3] for row in rows],
-                "state_at": [row[4].at or now for row in rows],
-                "now": now,
-            },
-        ).all()
-    else:
-        found = session.execute(
-            _record_statement(_upsert(session)),
-            [
-                {
-                    "transport": transport,
-                    "provider_id": provider_id,
-                    "state": state,
-                    "error_code": code,
-                    "state_at": r.at or now,
-                    "created_at": now,
-                }
-                for transport, provider_id, state, code, r in rows
-            ],
-        ).all()
+    found = _upsert_rows(
+        session,
+        _record_statement_pg(),
+        _record_statement,
+        {
+            "transport": [row[0] for row in rows],
+            "provider_id": [row[1] for row in rows],
+            "state": [row[2] for row in rows],
+            "error_code": [row[3] for row in rows],
+            "state_at": [row[4].at or now for row in rows],
+        },
+        created_at=now,
+    )
     messages = {mid for mid, _, _ in found if mid is not None}
     strangers = {(t, pid): best[t, pid].reference for mid, t, pid in found if mid is None}
     claimed = _claim_by_reference(session, strangers)
@@ -225,7 +228,7 @@ def _link_statement_pg() -> Any:
         v.c.provider_id,
         v.c.message_id,
         v.c.part,
-        bindparam("now", type_=DateTime(True)),
+        bindparam("created_at", type_=DateTime(True)),
     )
     return _link_statement(postgresql.insert(_parts).from_select(columns, rows))
 
@@ -243,31 +246,18 @@ def link_parts(
         for n, pid in enumerate(outcome.provider_ids)
     }
     rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
-    if _postgres(session):
-        early = session.execute(
-            _link_statement_pg(),
-            {
-                "provider_id": [pid for pid, _, _ in rows],
-                "message_id": [mid for _, mid, _ in rows],
-                "part": [n for _, _, n in rows],
-                "transport": transport,
-                "now": now,
-            },
-        ).all()
-    else:
-        early = session.execute(
-            _link_statement(_upsert(session)),
-            [
-                {
-                    "transport": transport,
-                    "provider_id": pid,
-                    "message_id": mid,
-                    "part": n,
-                    "created_at": now,
-                }
-                for pid, mid, n in rows
-            ],
-        ).all()
+    early = _upsert_rows(
+        session,
+        _link_statement_pg(),
+        _link_statement,
+        {
+            "provider_id": [pid for pid, _, _ in rows],
+            "message_id": [mid for _, mid, _ in rows],
+            "part": [n for _, _, n in rows],
+        },
+        transport=transport,
+        created_at=now,
+    )
     return {mid for mid, state in early if state is not None}
 
 
