@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_worker import intake, statuses
+from tests.test_worker import Recording, intake, statuses
 from tilfreds import worker as worker_module
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations import jobs
 from tilfreds.invitations.models import Message
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import OutboundSms, Outcome, Provider, Submitted
+from tilfreds.sms.transport import NotTaken, OutboundSms, Outcome, Provider, Submitted
 from tilfreds.worker import Worker
 
 WINDOW = 4  # worker_window: two windows of two in flight at most
@@ -132,3 +132,28 @@ def test_p3_a_crash_while_window_n_is_recorded_and_n_plus_1_is_in_flight_loses_n
     assert sorted(s for s, _ in statuses(rt)) == sorted(
         ["submitted"] * 2 + ["in_doubt"] * 4 + ["queued"] * 4
     )
+
+
+class BusyAtSecond(Recording):
+    """Takes the first message, then throttles: the second window is not taken."""
+
+    def send(self, sms: OutboundSms) -> Outcome:
+        if self.sent:
+            return NotTaken("throttled")
+        return super().send(sms)
+
+
+def test_p3_busy_mid_pipeline_gives_back_the_window_marked_ahead_without_an_attempt(
+    rt: Runtime,
+) -> None:
+    """Windows of one: the third message was marked in flight while the second was sent; the
+    transport is busy at the second, so both go back to the queue with no attempt used, and
+    the first is recorded as submitted."""
+    rt.settings.worker_batch_size, rt.settings.worker_window = 4, 2
+    rt.transport = transport = BusyAtSecond()
+    intake(rt, 1, 2, 3, 4)
+    assert Worker(rt).run_once().busy
+    assert len(transport.sent) == 1
+    with rt.db.read_only() as session:
+        rows = session.execute(select(Message.status, Message.attempts).order_by(Message.id))
+        assert [(str(s), a) for s, a in rows] == [("submitted", 1)] + [("queued", 0)] * 3
