@@ -85,9 +85,7 @@ class Worker:
         try:
             self.flush()
         finally:
-            if self._recorder_pool is not None:
-                self._recorder_pool.shutdown()
-                self._recorder_pool = None
+            self._stop_recorder()
             self.rt.transport.close()
 
     def sweep(self) -> None:
@@ -241,6 +239,11 @@ class Worker:
             self._recorder_pool = ThreadPoolExecutor(1, thread_name_prefix="worker-record")
         return self._recorder_pool
 
+    def _stop_recorder(self) -> None:
+        if self._recorder_pool is not None:
+            self._recorder_pool.shutdown()
+            self._recorder_pool = None
+
     def _record(self, session: Session, answers: dict[int, Answer], *, now: datetime) -> None:
         if answers:
             record_outcomes(
@@ -326,6 +329,7 @@ class Worker:
                 self._wait(result.busy, time.sleep)
         finally:
             self.flush()
+            self._stop_recorder()  # its thread is started again by the next pass, if any
         return total
 
     def run(self, stop: threading.Event) -> None:
