@@ -178,5 +178,6 @@ def dev_inbound(payload: InboundIn, request: Request, rt: RuntimeDep) -> Inbound
             our_number=rt.settings.sms_sender,
             text=payload.text,
             now=now,
+            replies=rt.reply_context(),
         )
     return InboundOut(outcome=outcome.kind)

@@ -3,7 +3,8 @@
 Saving reports each text's encoding and segments (P3: what a message costs). Every invitation must
 tell the person how to object (GDPR Art. 21(4), P7): it names a stop word the reply handler knows.
 A Norwegian (nb, nn) invitation must fit one GSM-7 segment with the link unless the author allows
-longer: a second segment doubles the cost of every survey sent.
+longer: a second segment doubles the cost of every survey sent. A two-way survey's invitation and
+reminder ask the first question (``{question}``) instead of needing the link.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from tilfreds.errors import InvalidInput
 from tilfreds.sms.encoding import GSM7, cost
 from tilfreds.surveys.definition import SurveyDefinition, local
 
-PLACEHOLDERS = frozenset({"name", "controller", "link"})
+PLACEHOLDERS = frozenset({"name", "controller", "link", "question"})
 # the reply words that object in every language (invitations/replies.py knows them all)
 _OBJECTION = re.compile(r"\b(STOPP|STOP|AVSLUTT|RESERVER|SLUTA|AFMELD|LOPETA)\b")
 _ONE_SEGMENT_LOCALES = ("nb", "nn")
 SAMPLE_NAME = "Kristoffer"  # a long-ish first name, to size a text as it will be sent
+# a first question with its answer hint, to size a two-way invitation as it will be sent
+SAMPLE_QUESTION = "Hvor fornøyd er du? Svar 1-5 (1 = svært misfornøyd, 5 = svært fornøyd)."
 LINK_CODE_LENGTH = 11  # invitations.intake.CODE_LENGTH (a test keeps them equal)
 FALLBACK_URL = "https://tilfreds.example.no"  # while no public_url is set
 
@@ -39,11 +42,11 @@ class TextReport:
     units: int
 
 
-def fill(template: str, *, name: str, controller: str, link: str) -> str:
+def fill(template: str, *, name: str, controller: str, link: str, question: str = "") -> str:
     """The text with its placeholders filled; without a name, "Hei {name}!" becomes "Hei!"."""
     if not name:
         template = template.replace(" {name}", "")
-    return template.format(name=name, controller=controller, link=link)
+    return template.format(name=name, controller=controller, link=link, question=question)
 
 
 def render(
@@ -54,6 +57,7 @@ def render(
     name: str,
     controller: str,
     link: str,
+    question: str = "",
 ) -> str | None:
     """The survey's own text for ``purpose`` (invitation, reminder, thanks) in ``locale``, else in
     its default locale; None when the survey has none (the sender then uses the built-in text)."""
@@ -61,7 +65,7 @@ def render(
     template = local(texts, locale, definition.default_locale)
     if template is None:
         return None
-    return fill(template, name=name, controller=controller, link=link)
+    return fill(template, name=name, controller=controller, link=link, question=question)
 
 
 def _placeholders(template: str, where: str) -> None:
@@ -72,7 +76,8 @@ def _placeholders(template: str, where: str) -> None:
     unknown = names - PLACEHOLDERS
     if unknown:
         raise InvalidInput(
-            f"{where}: placeholders are {{name}}, {{controller}} and {{link}}", field=where
+            f"{where}: placeholders are {{name}}, {{controller}}, {{link}} and {{question}}",
+            field=where,
         )
 
 
@@ -83,6 +88,8 @@ def check_texts(
     text that breaks a rule, naming it (never quoting it)."""
     reports: list[TextReport] = []
     sms = definition.sms
+    two_way = definition.mode == "two_way"
+    needed = "question" if two_way else "link"  # what an invitation and a reminder must carry
     for purpose, texts in (
         ("invitation", sms.invitation),
         ("reminder", sms.reminder),
@@ -91,15 +98,18 @@ def check_texts(
         for locale, template in sorted(texts.items()):
             where = f"sms.{purpose}.{locale}"
             _placeholders(template, where)
-            if purpose != "thanks" and "{link}" not in template:
-                raise InvalidInput(f"{where}: the text needs the {{link}}", field=where)
+            if purpose != "thanks" and f"{{{needed}}}" not in template:
+                raise InvalidInput(f"{where}: the text needs the {{{needed}}}", field=where)
             if purpose == "invitation" and not _OBJECTION.search(template):
                 raise InvalidInput(
                     f"{where}: an invitation must say how to object, e.g. 'Svar STOPP for å "
                     "reservere deg' (GDPR Art. 21(4))",
                     field=where,
                 )
-            text = fill(template, name=SAMPLE_NAME, controller=controller, link=link)
+            question = SAMPLE_QUESTION if two_way else ""
+            text = fill(
+                template, name=SAMPLE_NAME, controller=controller, link=link, question=question
+            )
             spent = cost(text)
             reports.append(TextReport(purpose, locale, spent.encoding, spent.segments, spent.units))
             too_long = spent.encoding != GSM7 or spent.segments > 1
