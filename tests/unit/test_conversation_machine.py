@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.two_way import two_way_definition
+from tilfreds.errors import InvalidInput
 from tilfreds.invitations.conversation_machine import (
     MAX_REASKS,
     State,
@@ -16,6 +17,7 @@ from tilfreds.invitations.conversation_machine import (
 )
 from tilfreds.invitations.replies import is_objection
 from tilfreds.surveys.kinds import Value
+from tilfreds.surveys.sms_texts import check_texts, sample_link
 
 SURVEY = two_way_definition()
 
@@ -107,3 +109,18 @@ def test_p7_a_bare_no_is_an_answer_inside_a_conversation_and_an_objection_outsid
 @pytest.mark.parametrize("text", ["STOPP", "stop takk", "Avslutt", "lopeta"])
 def test_p7_a_stop_word_objects_inside_a_conversation_too(text: str) -> None:
     assert is_objection(text, in_conversation=True)
+
+
+def test_p7_a_two_way_invitation_asks_its_question_says_how_to_object_and_needs_no_link() -> None:
+    link = sample_link("")
+    reports = check_texts(SURVEY, controller="Inkasso AS", link=link, allow_long=True)
+    nb = next(r for r in reports if (r.purpose, r.locale) == ("invitation", "nb"))
+    assert (nb.encoding, nb.segments) == ("GSM-7", 2)  # sized with its real first question
+    with pytest.raises(InvalidInput, match="one GSM-7 segment"):
+        check_texts(SURVEY, controller="Inkasso AS", link=link)
+    no_question = two_way_definition(sms={"invitation": {"nb": "Hei {name}! Svar STOPP."}})
+    with pytest.raises(InvalidInput, match=r"needs the \{question\}"):
+        check_texts(no_question, controller="Inkasso AS", link=link)
+    no_stop = two_way_definition(sms={"invitation": {"nb": "Hei {name}! {question}"}})
+    with pytest.raises(InvalidInput, match="how to object"):
+        check_texts(no_stop, controller="Inkasso AS", link=link)

@@ -5,7 +5,6 @@ the built-in ones. Rendered at send time from current data, so a rectified name 
 from __future__ import annotations
 
 from tilfreds.i18n import Translate, translator
-from tilfreds.invitations.conversation_machine import next_question, question_sms
 from tilfreds.surveys import sms_texts
 from tilfreds.surveys.definition import SurveyDefinition
 
@@ -79,9 +78,7 @@ def survey_sms(
     built-in text). A two-way survey's asks its first question (``{question}``)."""
     question = ""
     if definition is not None and definition.mode == "two_way":
-        first = next_question(definition, {}, None)
-        if first is not None:
-            question = question_sms(definition, first, locale=locale, controller=controller)
+        question = sms_texts.first_question_sms(definition, locale, controller)
     if definition is not None:
         own = sms_texts.render(
             definition,

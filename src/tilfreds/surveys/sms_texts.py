@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass
 
 from tilfreds.errors import InvalidInput
+from tilfreds.invitations.conversation_machine import next_question, question_sms
 from tilfreds.sms.encoding import GSM7, cost
 from tilfreds.surveys.definition import SurveyDefinition, local
 
@@ -22,8 +23,6 @@ PLACEHOLDERS = frozenset({"name", "controller", "link", "question"})
 _OBJECTION = re.compile(r"\b(STOPP|STOP|AVSLUTT|RESERVER|SLUTA|AFMELD|LOPETA)\b")
 _ONE_SEGMENT_LOCALES = ("nb", "nn")
 SAMPLE_NAME = "Kristoffer"  # a long-ish first name, to size a text as it will be sent
-# a first question with its answer hint, to size a two-way invitation as it will be sent
-SAMPLE_QUESTION = "Hvor fornøyd er du? Svar 1-5 (1 = svært misfornøyd, 5 = svært fornøyd)."
 LINK_CODE_LENGTH = 11  # invitations.intake.CODE_LENGTH (a test keeps them equal)
 FALLBACK_URL = "https://tilfreds.example.no"  # while no public_url is set
 
@@ -68,6 +67,14 @@ def render(
     return fill(template, name=name, controller=controller, link=link, question=question)
 
 
+def first_question_sms(definition: SurveyDefinition, locale: str, controller: str) -> str:
+    """A two-way survey's first question as its invitation asks it (``{question}``)."""
+    first = next_question(definition, {}, None)
+    if first is None:
+        return ""
+    return question_sms(definition, first, locale=locale, controller=controller)
+
+
 def _placeholders(template: str, where: str) -> None:
     try:
         names = {field for _, field, _, _ in string.Formatter().parse(template) if field}
@@ -106,7 +113,8 @@ def check_texts(
                     "reservere deg' (GDPR Art. 21(4))",
                     field=where,
                 )
-            question = SAMPLE_QUESTION if two_way else ""
+            # a two-way invitation is sized with its own first question, as it will be sent
+            question = first_question_sms(definition, locale, controller) if two_way else ""
             text = fill(
                 template, name=SAMPLE_NAME, controller=controller, link=link, question=question
             )
