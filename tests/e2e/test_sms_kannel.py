@@ -3,7 +3,8 @@ simulator: the worker sends a Norwegian two-segment invitation that arrives whol
 intact, Kannel's delivery report to tilfreds' callback route marks it delivered in the database,
 and replies "4" and "STOPP" injected at the SMSC come to the route through Kannel's MO get-url and
 reach the invitations domain: the STOPP number is suppressed and its waiting message cancelled
-(P3, P7). Skipped without Kannel, unless TILFREDS_REQUIRE_PEERS=1 (CI)."""
+(P3, P7); a two-way survey is then answered through Kannel, "4" recorded as the score (P4, P8).
+Skipped without Kannel, unless TILFREDS_REQUIRE_PEERS=1 (CI)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ import pytest
 from tests.peers.flow import (
     check_invitation_arrived_whole,
     check_replies,
+    check_two_way,
     invite,
+    long_invitation,
     serving,
     status_of,
     wait,
 )
 from tests.peers.kannel import PORT_BASE, Ports, simulator, start_kannel
 from tests.peers.smsc import Smsc
+from tests.two_way import use_two_way_survey
 from tilfreds.runtime import Runtime
 from tilfreds.sms import kannel
 from tilfreds.sms.transport import callback_path
@@ -57,12 +61,18 @@ def test_p3_p7_through_kannel_sent_whole_delivered_and_replies_reach_invitations
     worker = Worker(rt)
     try:
         with serving(rt, WEB_PORT):
+            survey = long_invitation(rt)
             sent, answered = invite(rt, 1), invite(rt, 2)
             objecting = invite(rt, 3, delay=timedelta(days=1))  # still waiting at the STOPP
             assert worker.drain() == 2
-            check_invitation_arrived_whole(smsc, sent)
+            check_invitation_arrived_whole(smsc, sent, survey)
             assert wait(lambda: status_of(rt, sent)[1] == "delivered"), status_of(rt, sent)
             check_replies(rt, smsc, answered=answered, objecting=objecting)
+            worker.drain()  # the objection's confirmation
+            use_two_way_survey(rt)  # then a two-way survey, answered through Kannel's MO url
+            two_way = invite(rt, 21), invite(rt, 22)
+            assert worker.drain() == 2
+            check_two_way(rt, smsc, worker, answering=two_way[0], objecting=two_way[1])
     finally:
         worker.close()
         peer.stop()
