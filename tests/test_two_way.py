@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from tests.factories import interaction_in
 from tests.test_worker import intake
-from tests.two_way import use_two_way_survey
+from tests.two_way import two_way_definition, use_two_way_survey
+from tilfreds.audit.models import AuditEntry
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations import reminders
 from tilfreds.invitations.conversation import SmsConversation
@@ -23,6 +24,7 @@ from tilfreds.invitations.models import Invitation, Message
 from tilfreds.people.models import Interaction
 from tilfreds.people.service import is_suppressed
 from tilfreds.responses.models import Response
+from tilfreds.responses.service import submit
 from tilfreds.runtime import Runtime
 from tilfreds.sms import dev
 from tilfreds.surveys.models import SurveyVersion
@@ -147,6 +149,26 @@ def test_p7_stopp_midway_is_an_objection_and_nothing_more_is_sent(rt: Runtime) -
     assert len(phone_shows(rt)) == 2
 
 
+def test_p8_a_required_question_left_unreadable_ends_the_survey_and_stores_nothing(
+    rt: Runtime,
+) -> None:
+    use_two_way_survey(
+        rt, two_way_definition(questions=[{"key": "csat", "kind": "csat", "required": True}])
+    )
+    intake(rt, 1)
+    Worker(rt).drain()
+    assert [say(rt, "vet ikke") for _ in range(3)] == ["reask", "reask", "ended"]
+    assert phone_shows(rt)[-1].startswith("Vi klarte ikke å lese svaret ditt")
+    assert responses(rt) == []
+    with rt.db.read_only() as session:
+        assert session.execute(select(Invitation.status)).scalar_one() == "declined"
+        assert (
+            "invitation.conversation_ended"
+            in session.execute(select(AuditEntry.action)).scalars().all()
+        )
+    assert (conversation(rt).status, conversation(rt).answers) == ("ended", None)
+
+
 def test_p2_answering_by_sms_cancels_the_reminders(rt: Runtime, clock: FrozenClock) -> None:
     invited(rt)
     with rt.db.unit_of_work() as session:
@@ -222,3 +244,15 @@ def test_p7_concurrent_replies_take_turns_and_never_answer_one_question_twice(
     state = conversation(rt)
     assert (state.question_key, state.reasks) == ("contact", 1)
     assert state.answers == {"csat": [2, None], "improve": [None, "Raskere svar"]}
+
+
+def test_p8_a_survey_answered_on_the_web_meanwhile_closes_the_conversation(rt: Runtime) -> None:
+    invited(rt)
+    assert say(rt, "4") == "answer"
+    with rt.db.unit_of_work() as session:
+        code = session.execute(select(Invitation.code)).scalar_one()
+        submit(session, code=code, form={"csat": "5"}, now=rt.clock.now(), notice_version="n")
+    assert say(rt, "Ja") == "closed"  # nothing stored twice, nothing sent
+    assert [{a.question_key for a in r.answers} for r in responses(rt)] == [{"csat"}]
+    assert (conversation(rt).status, conversation(rt).answers) == ("closed", None)
+    assert len(phone_shows(rt)) == 2

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tilfreds.audit import service as audit
 from tilfreds.crypto import Keys, context
 from tilfreds.db import Base
 from tilfreds.invitations import conversation_machine as machine
@@ -185,6 +186,10 @@ def _step(
     invitations.close_invitation(session, invitation, status=InvitationStatus.DECLINED, now=now)
     _close(conversation, ENDED, now=now)
     send(machine.ended_sms(locale), in_conversation=False)
+    audit.record(
+        session, actor="system", action="invitation.conversation_ended",
+        subject_type="invitation", subject_id=invitation.id, at=now, fields=["status"],
+    )  # fmt: skip
     return ENDED
 
 
