@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories import interaction_in
@@ -256,3 +257,14 @@ def test_p8_a_survey_answered_on_the_web_meanwhile_closes_the_conversation(rt: R
     assert [{a.question_key for a in r.answers} for r in responses(rt)] == [{"csat"}]
     assert (conversation(rt).status, conversation(rt).answers) == ("closed", None)
     assert len(phone_shows(rt)) == 2
+
+
+def test_p7_the_dev_inbound_api_does_not_tell_whether_a_conversation_took_the_reply(
+    rt: Runtime, client: TestClient
+) -> None:
+    invited(rt)
+    answered = client.post("/api/v1/dev/inbound", json={"from": PHONE, "text": "4"})
+    stranger = client.post("/api/v1/dev/inbound", json={"from": "+4741234599", "text": "4"})
+    assert answered.json() == stranger.json() == {"outcome": "reply"}
+    Worker(rt).drain()
+    assert phone_shows(rt)[-1] == CONTACT_NB  # the conversation went on
