@@ -11,7 +11,9 @@ an SMS costs, and a "closed" text could loop with an auto-responder.
 
 Lock order: the invitation row, then its conversation row (so two replies from one person arriving
 at once over two SMSC connections take turns and never answer one question twice), then
-messages; the audit head last (appended at commit).
+messages; the audit head last (appended at commit). An objection closes invitations and messages
+first and the conversations after, which cannot cross a reply: both take the open invitation
+first. The idle sweep skips conversations a reply holds.
 """
 
 from __future__ import annotations
@@ -231,12 +233,21 @@ def close_for_people(session: Session, person_ids: Sequence[int], *, now: dateti
         )
 
 
-def close_idle(session: Session, *, idle: timedelta, now: datetime) -> int:
+def close_idle(session: Session, *, idle: timedelta, now: datetime, limit: int = 1000) -> int:
     """Close conversations with no reply for ``idle`` and drop their unfinished answers (P8):
-    a later reply is no longer matched to them (the reply window) and gets nothing."""
+    a later reply is no longer matched to them (the reply window) and gets nothing. One that a
+    reply holds locked right now is not idle: skipped, so the sweep never waits on it."""
+    idle_ones = (
+        select(SmsConversation.id)
+        .where(SmsConversation.status == OPEN, SmsConversation.last_activity_at < now - idle)
+        .order_by(SmsConversation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     result = session.execute(
         update(SmsConversation)
-        .where(SmsConversation.status == OPEN, SmsConversation.last_activity_at < now - idle)
+        .where(SmsConversation.id.in_(idle_ones))
         .values(status=CLOSED, answers=None, question_key=None)
         .execution_options(synchronize_session=False)
     )
