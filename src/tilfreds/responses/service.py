@@ -15,6 +15,7 @@ from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.errors import Conflict, Gone, InvalidInput
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.models import Invitation
+from tilfreds.invitations.opened import mark_opened
 from tilfreds.invitations.states import InvitationStatus, is_open
 from tilfreds.responses.models import Answer, Response
 from tilfreds.surveys import service as surveys
@@ -113,6 +114,7 @@ def record(
         for key, value in values.items()
     ]
     invitations.close_invitation(session, invitation, status=InvitationStatus.ANSWERED, now=now)
+    mark_opened(session, invitation.id, now)  # answering means the page was opened
     response = Response(
         invitation_id=invitation.id,
         interaction_id=invitation.interaction_id,
@@ -148,6 +150,7 @@ def decline(session: Session, *, code: str, now: datetime) -> None:
     invitations.close_invitation(
         session, found.invitation, status=InvitationStatus.DECLINED, now=now
     )
+    mark_opened(session, found.invitation.id, now)  # declining means the page was opened
     audit.record(
         session,
         actor="respondent",
