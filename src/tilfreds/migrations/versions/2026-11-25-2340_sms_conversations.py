@@ -3,8 +3,8 @@ reply, how often it was asked again, the answers until the last one stores them,
 person last replied.
 
 Revision ID: 5f2d8c1b7a64
-Revises: 7c3e9a1f5b20
-Create Date: 2026-11-25 23:30:00
+Revises: 5d1a8e3c9f42
+Create Date: 2026-11-25 23:40:00
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 import tilfreds.db
 
 revision: str = "5f2d8c1b7a64"
-down_revision: str | None = "7c3e9a1f5b20"
+down_revision: str | None = "5d1a8e3c9f42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
