@@ -268,3 +268,12 @@ def test_p7_the_dev_inbound_api_does_not_tell_whether_a_conversation_took_the_re
     assert answered.json() == stranger.json() == {"outcome": "reply"}
     Worker(rt).drain()
     assert phone_shows(rt)[-1] == CONTACT_NB  # the conversation went on
+
+
+def test_p7_nei_to_a_web_survey_s_invitation_is_still_an_objection(rt: Runtime) -> None:
+    intake(rt, 1)  # the default survey: a link, no conversation
+    Worker(rt).drain()
+    assert say(rt, "Nei") == "objection"
+    with rt.db.read_only() as session:
+        assert is_suppressed(session, rt.keys.blind_indexes(PHONE))
+        assert session.execute(select(SmsConversation)).first() is None
