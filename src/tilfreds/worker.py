@@ -28,7 +28,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs, receipts, reminders
+from tilfreds.invitations import conversation, jobs, receipts, reminders
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.postpone import postpone
@@ -100,6 +100,9 @@ class Worker:
             )
             expired = expire_overdue(session, now=now)
             reminders.queue_reminders(session, now=now)
+            conversation.close_idle(
+                session, idle=timedelta(hours=s.sms_reply_window_hours), now=now
+            )
             stray = receipts.unmatched(  # those that became stray since the last sweep
                 session,
                 older_than=now - UNMATCHED_AFTER,
