@@ -161,6 +161,15 @@ def test_p2_every_identity_confirmation_kind_is_accepted(kind: str) -> None:
     assert parse_definition(with_(identity=kind)).identity == kind
 
 
+@pytest.mark.parametrize("kind", ["name", "interaction", "sms_code"])
+def test_p2_a_two_way_sms_survey_cannot_ask_for_identity(kind: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_definition(with_(identity=kind, mode="two_way"))
+    assert refused.value.details["field"] == "mode"
+    assert "identity: none" in refused.value.message
+    assert parse_definition(with_(identity="none", mode="two_way")).mode == "two_way"
+
+
 def test_show_if_holds_only_for_an_answer_that_meets_it() -> None:
     condition = parse_definition(BASE).question("better").show_if
     assert condition is not None

@@ -98,6 +98,25 @@ def submit(
     values = parse_answers(published.definition, form)
     if not values:  # skipping every question is not an answer; declining has its own form
         raise InvalidInput("answer at least one question", field="answers")
+    return record(
+        session, found, published, values, locale=form.get("lang", ""),
+        notice_version=notice_version, now=now,
+    )  # fmt: skip
+
+
+def record(
+    session: Session,
+    found: invitations.OpenInvitation,
+    published: surveys.Published,
+    values: Mapping[str, Value],
+    *,
+    locale: str,
+    notice_version: str,
+    now: datetime,
+) -> Response:
+    """Store checked answers to an open invitation, whose row the caller holds locked: the web
+    form's and a finished two-way SMS conversation's. Closes the invitation as answered."""
+    invitation = found.invitation
     consent = any(
         published.definition.question(key).kind == CONSENT and value.number == 1
         for key, value in values.items()
@@ -106,7 +125,6 @@ def submit(
         Answer(question_key=key, value_int=value.number, value_text=value.text)
         for key, value in values.items()
     ]
-    locale = form.get("lang", "")
     invitations.close_invitation(session, invitation, status=InvitationStatus.ANSWERED, now=now)
     mark_opened(session, invitation.id, now)  # answering means the page was opened
     response = Response(

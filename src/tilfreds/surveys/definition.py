@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.errors import InvalidInput
@@ -105,7 +113,8 @@ class QuestionDef(Strict):
 
 
 class SmsTexts(Strict):
-    """Placeholders: {name} (first name, may be empty), {controller}, {link}."""
+    """Placeholders: {name} (first name, may be empty), {controller}, {link}; in a two-way
+    survey's invitation and reminder also {question} (the first question and how to answer)."""
 
     invitation: LocalText = {}
     reminder: LocalText = {}
@@ -119,6 +128,9 @@ class SurveyDefinition(Strict):
     name: str = Field(min_length=1, max_length=200)
     default_locale: str = "nb"
     identity: Literal["none", "name", "interaction", "sms_code"] = "none"
+    # "two_way": the invitation SMS asks the first question and replies answer it, question by
+    # question (invitations/conversation.py); the link still opens the web form
+    mode: Literal["web", "two_way"] = "web"
     title: LocalText = {}
     intro: LocalText = {}
     questions: list[QuestionDef] = Field(min_length=1, max_length=30)
@@ -131,6 +143,13 @@ class SurveyDefinition(Strict):
     def _supported(cls, value: str) -> str:
         if value not in SUPPORTED_LOCALES:
             raise ValueError(f"default_locale is one of {', '.join(SUPPORTED_LOCALES)}")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _no_identity_step_over_sms(cls, value: str, info: ValidationInfo) -> str:
+        if value == "two_way" and info.data.get("identity", "none") != "none":
+            raise ValueError("a two_way survey needs identity: none (SMS has no identity step)")
         return value
 
     @model_validator(mode="after")

@@ -4,8 +4,8 @@ the lock they earned, the one-time code's keyed hash, expiry and sends, and when
 said the number is not theirs; on the person, that their number is wrong (no more surveys to it).
 
 Revision ID: 4d2b8e6a9c13
-Revises: 5d1a8e3c9f42
-Create Date: 2026-11-25 23:40:00
+Revises: 5f2d8c1b7a64
+Create Date: 2026-11-25 23:50:00
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import tilfreds.db
 
 revision: str = "4d2b8e6a9c13"
-down_revision: str | None = "5d1a8e3c9f42"
+down_revision: str | None = "5f2d8c1b7a64"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
