@@ -131,7 +131,7 @@ def test_p3_norwegian_text_and_two_segments_arrive_whole_with_receipts(
     outcomes = kannel.send_window(window)
     assert outcomes == [
         Submitted(("ref-1",), segments=1, encoding="GSM-7"),
-        Submitted(("ref-2",), segments=2, encoding="GSM-7"),
+        Submitted(("ref-2/1", "ref-2/2"), segments=2, encoding="GSM-7"),
         Submitted(("ref-3",), segments=1, encoding="UCS-2"),
     ]
     assert arrived(smsc, window[0].to) == NORWEGIAN
@@ -147,7 +147,44 @@ def test_p3_norwegian_text_and_two_segments_arrive_whole_with_receipts(
             if isinstance(e, Receipt) and e.state is ReceiptState.DELIVERED
         }
 
-    assert smsc.wait_for(lambda: {"ref-1", "ref-2", "ref-3"} <= delivered(), timeout=15)
+    everything = {"ref-1", "ref-2/1", "ref-2/2", "ref-3"}  # each part of ref-2 has its receipt
+    assert smsc.wait_for(lambda: everything <= delivered(), timeout=15)
+
+
+def test_p3_each_part_of_a_long_message_reports_alone_and_a_failed_one_says_so(
+    kannel: KannelTransport, smsc: Smsc, recorder: Recorder
+) -> None:
+    """Kannel asks a receipt for the first part only when it splits a text itself; tilfreds sends
+    the parts itself, so the SMSC's UNDELIV for the second part comes back as that part's."""
+    smsc.undeliverable_part = 2
+    try:
+        long_ucs2 = "Hvordan var besøket? 😀 " * 4  # UCS-2 (the emoji), 96 units: two parts
+        window = [sms(4, LONG), sms(5, long_ucs2)]
+        assert kannel.send_window(window) == [
+            Submitted(("ref-4/1", "ref-4/2"), segments=2, encoding="GSM-7"),
+            Submitted(("ref-5/1", "ref-5/2"), segments=2, encoding="UCS-2"),
+        ]
+        assert arrived(smsc, window[0].to) == LONG
+        assert arrived(smsc, window[1].to) == long_ucs2
+
+        def final() -> dict[str, tuple[ReceiptState, str | None]]:
+            return {
+                e.provider_id: (e.state, e.error_code)
+                for e in recorder.events(kannel)
+                if isinstance(e, Receipt)
+                and e.reference in ("ref-4", "ref-5")
+                and e.state is not ReceiptState.ENROUTE
+            }
+
+        assert smsc.wait_for(lambda: len(final()) == 4, timeout=15), final()
+        assert final() == {
+            "ref-4/1": (ReceiptState.DELIVERED, None),
+            "ref-4/2": (ReceiptState.FAILED, "001"),
+            "ref-5/1": (ReceiptState.DELIVERED, None),
+            "ref-5/2": (ReceiptState.FAILED, "001"),
+        }
+    finally:
+        smsc.undeliverable_part = None
 
 
 def test_p7_replies_from_the_smsc_reach_tilfreds_as_inbound(
@@ -252,3 +289,32 @@ def test_p3_a_window_is_sent_with_several_requests_open_at_once() -> None:
     assert [o.provider_id for o in outcomes if isinstance(o, Submitted)] == [
         f"ref-{50 + n}" for n in range(4)
     ]
+
+
+def test_p3_a_long_message_kannel_stops_taking_halfway_fails_and_is_not_sent_again() -> None:
+    """A gateway that takes the first part and answers 503 to the second: the first part went
+    out, so sending the message again would repeat it; it fails, with the code ``partial``."""
+    answers = iter([(202, b"0: Accepted for delivery"), (503, b"4: Temporal failure")])
+
+    class Halfway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = next(answers)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Halfway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    t = transport(f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/sendsms")
+    try:
+        (outcome,) = t.send_window([sms(60, LONG)])
+    finally:
+        t.close()
+        server.shutdown()
+        server.server_close()
+    assert isinstance(outcome, Rejected)
+    assert (outcome.permanent, outcome.error_code) == (True, "partial")

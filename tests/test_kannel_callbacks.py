@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tilfreds.sms.encoding import cost
-from tilfreds.sms.kannel import KannelTransport, answer_outcome
+from tilfreds.sms.kannel import DLR_QUERY, MO_QUERY, KannelTransport, answer_outcome
 from tilfreds.sms.transport import (
     CallbackRefused,
     CallbackRequest,
@@ -68,6 +67,26 @@ def test_p3_a_delivered_report_is_keyed_on_our_reference(kannel: KannelTransport
         error_code=None,
         reference="m-42",
     )
+
+
+def test_p3_a_report_for_one_part_of_a_long_message_is_keyed_on_that_part(
+    kannel: KannelTransport,
+) -> None:
+    event = receipt(kannel, ref="m-42", part="2", type="2", reply="id:7 stat:UNDELIV err:001")
+    assert (event.provider_id, event.reference) == ("m-42/2", "m-42")
+    assert (event.state, event.error_code) == (ReceiptState.FAILED, "001")
+
+
+def test_p3_the_callback_urls_printed_for_kannel_carry_kannels_placeholders(
+    kannel: KannelTransport,
+) -> None:
+    path = "/sms/kannel/inbound/" + callback_token(SECRET, "kannel", "inbound")
+    assert kannel.callback_url("inbound", "https://elsewhere.example" + path) == (
+        f"http://tilfreds.internal:8000{path}?{MO_QUERY}"
+    )
+    dlr = kannel.callback_url("receipt", "https://elsewhere.example/sms/kannel/receipt/t")
+    assert dlr.startswith("http://tilfreds.internal:8000/sms/kannel/receipt/t?ref=")
+    assert dlr.endswith(DLR_QUERY)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +163,9 @@ def test_p7_a_forged_stopp_is_refused(kannel: KannelTransport) -> None:
         ("receipt", {"ref": "m-1"}),
         ("receipt", {"ref": "m-1", "type": "%d"}),  # a dlr-url Kannel did not fill in
         ("receipt", {"ref": "m-1", "type": "64"}),
+        ("receipt", {"ref": "m-1", "type": "1", "part": "0"}),
+        ("receipt", {"ref": "m-1", "type": "1", "part": "%d"}),
+        ("receipt", {"ref": "m-1", "type": "1", "part": "9" * 5000}),
         ("inbound", {"text": "4"}),
         ("inbound", {"from": "+4791234567"}),
     ],
@@ -169,7 +191,7 @@ def test_p3_a_call_that_says_too_little_is_refused_with_400(
     ],
 )
 def test_p3_each_answer_of_kannel_gives_its_outcome(status: int, body: str, outcome: type) -> None:
-    result = answer_outcome(status, body, "m-1", cost("Hei"))
+    result = answer_outcome(status, body, "m-1")
     assert isinstance(result, outcome)
     if isinstance(result, Submitted):
         assert result.provider_ids == ("m-1",)  # receipts come keyed on our reference

@@ -273,6 +273,13 @@ class Settings(BaseSettings):
     )
     worker_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    unmatched_receipts_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=366,
+        description="How long a delivery receipt for an id no message has is kept for "
+        "reconciliation (the id may still show up) before the worker's sweep deletes it.",
+    )
     worker_backoff_max_seconds: float = Field(default=60.0, gt=0, le=3600)
     resend_in_doubt: bool = Field(
         default=False,

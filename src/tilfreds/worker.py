@@ -82,7 +82,8 @@ class Worker:
 
     def sweep(self) -> None:
         """Housekeeping that needs no hurry: leases that ran out, invitations that expired, the
-        reminders of invitations sent, receipts that match no message."""
+        reminders of invitations sent, receipts that match no message (reported, and deleted once
+        kept ``unmatched_receipts_days``)."""
         rt, s = self.rt, self.rt.settings
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
@@ -95,6 +96,9 @@ class Worker:
                 session,
                 older_than=now - UNMATCHED_AFTER,
                 newer_than=now - UNMATCHED_AFTER - timedelta(seconds=s.worker_sweep_seconds),
+            )
+            purged = receipts.purge_unmatched(
+                session, older_than=now - timedelta(days=s.unmatched_receipts_days)
             )
         if recovery.in_doubt or recovery.failed or expired:
             log.warning(
@@ -111,6 +115,13 @@ class Worker:
                 "for reconciliation (docs/sms.md)",
                 stray,
                 UNMATCHED_AFTER,
+            )
+        if purged:
+            log.warning(
+                "sweep: deleted %d delivery receipts that matched no message for %g days "
+                "(TILFREDS_UNMATCHED_RECEIPTS_DAYS)",
+                purged,
+                s.unmatched_receipts_days,
             )
 
     def run_once(self) -> Pass:

@@ -9,7 +9,8 @@ mobile-originated messages (split into concatenated segments if asked), and answ
 Fault switches: drop the connection at the Nth submit, answer ESME_RTHROTTLED/ESME_RMSGQFUL for
 the next N submits, delay responses, answer out of order.
 
-PDUs are coded by hand with ``struct`` so one core sustains thousands of submit_sm/s.
+PDUs are coded by hand with ``struct`` so one core sustains thousands of submit_sm/s; each
+connection is a ``Session`` (``tests/peers/smsc_session.py``).
 In-process: ``Smsc(...).start()`` runs it on its own event loop thread. As a process:
 ``python -m tests.peers.smsc --port 27750 --user tilfreds:secret``.
 """
@@ -20,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import ssl
 import threading
 import time
@@ -29,32 +29,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tests.peers.smpp_wire import (
-    BIND_RX,
-    BIND_TRX,
-    BIND_TX,
     DELIVER_SM,
     ENQUIRE_LINK,
-    GENERIC_NACK,
-    HEADER,
-    RESP,
-    RINVBNDSTS,
-    RINVPASWD,
-    RINVSYSID,
     RMSGQFUL,
-    ROK,
     RTHROTTLED,
-    SUBMIT_SM,
     TLV_MESSAGE_STATE,
     TLV_RECEIPTED_ID,
-    UNBIND,
     Sm,
     build_sm,
-    cstr,
     decode,
     gsm_encode,
-    parse_sm,
     split_udh,
 )
+from tests.peers.smsc_session import Session
 
 # what the peer tests import from here
 __all__ = ["RMSGQFUL", "RTHROTTLED", "Faults", "Received", "Smsc", "build_sm"]
@@ -91,6 +78,9 @@ class Smsc:
     receipt_tlvs: bool = True
     receipt_stat: str = "DELIVRD"
     receipt_delay: float = 0.0
+    undeliverable_part: int | None = None  # this part of each long message: stat:UNDELIV
+    held_part: int | None = None  # this part's receipts wait for ``release_receipts``
+    held_receipts: list[tuple[Session, bytes]] = field(default_factory=list)
     record: bool = True
     record_file: str | None = None
     id_base: int = 0x10000000
@@ -102,7 +92,7 @@ class Smsc:
     unbinds: int = 0
     deliver_statuses: list[int] = field(default_factory=list)  # our deliver_sm answered so
     binds: int = 0
-    _sessions: list[_Session] = field(default_factory=list)
+    _sessions: list[Session] = field(default_factory=list)
     _parts: dict[tuple[str, str, str, int, int], dict[int, bytes]] = field(default_factory=dict)
     _part_ids: dict[tuple[str, str, str, int, int], dict[int, str]] = field(default_factory=dict)
     _pending_receipts: dict[str, list[bytes]] = field(default_factory=dict)
@@ -114,7 +104,7 @@ class Smsc:
     async def serve(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await self._loop.create_server(
-            lambda: _Session(self), host, port, ssl=tls, reuse_address=True
+            lambda: Session(self), host, port, ssl=tls, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -209,20 +199,41 @@ class Smsc:
 
         self.call(send)
 
+    def release_receipts(self) -> None:
+        """Send the receipts ``held_part`` kept back (and keep no more)."""
+
+        def release() -> None:
+            self.held_part = None
+            for origin, pdu in self.held_receipts:
+                self.queue_receipt(origin, pdu)
+            self.held_receipts.clear()
+
+        self.call(release)
+
     # protocol --------------------------------------------------------------------------------
     def next_id(self) -> tuple[str, int]:
         self.submits += 1
         n = self.id_base + self.submits
         return (format(n, "x") if self.id_style == "hex" else str(n)), n
 
+    @staticmethod
+    def part_of(sm: Sm) -> int | None:
+        """Which part of a long message ``sm`` is (1, 2, ...), by its UDH; None if alone."""
+        concat, _ = split_udh(sm.esm_class, sm.short_message)
+        return None if concat is None else concat[2]
+
     def receipt(self, system_id: str, sm: Sm, message_id: str, number: int) -> bytes:
         now = datetime.now(UTC).strftime("%y%m%d%H%M")
         style = self.receipt_text_id_style or self.id_style
         text_id = format(number, "x") if style == "hex" else str(number)
-        state = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5, "REJECTD": 8}.get(self.receipt_stat, 7)
+        stat, err = self.receipt_stat, "000"
+        failing = self.undeliverable_part
+        if failing is not None and self.part_of(sm) == failing:
+            stat, err = "UNDELIV", "001"
+        state = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5, "REJECTD": 8}.get(stat, 7)
         short = (
             f"id:{text_id} sub:001 dlvrd:{'001' if state == 2 else '000'} submit date:{now}"
-            f" done date:{now} stat:{self.receipt_stat} err:000 text:"
+            f" done date:{now} stat:{stat} err:{err} text:"
         ).encode()
         tlvs = (
             (TLV_RECEIPTED_ID, message_id.encode() + b"\x00"),
@@ -266,7 +277,7 @@ class Smsc:
             with open(self.record_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(message.__dict__, ensure_ascii=False) + "\n")
 
-    def queue_receipt(self, origin: _Session, pdu_body: bytes) -> None:
+    def queue_receipt(self, origin: Session, pdu_body: bytes) -> None:
         """To the session the message came on if it can receive and is still there, else to
         another receiving session of the same system_id, else kept until one binds."""
         system_id = origin.system_id
@@ -278,147 +289,6 @@ class Smsc:
             self._pending_receipts.setdefault(system_id, []).append(pdu_body)
         else:
             session.request(DELIVER_SM, pdu_body)
-
-
-class _Session(asyncio.Protocol):
-    def __init__(self, smsc: Smsc) -> None:
-        self.smsc = smsc
-        self.buffer = b""
-        self.system_id = ""
-        self.bound = 0
-        self.sequence = 0
-        self.transport: asyncio.Transport
-
-    @property
-    def receives(self) -> bool:
-        return self.bound in (BIND_RX, BIND_TRX)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.smsc._sessions.append(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self in self.smsc._sessions:
-            self.smsc._sessions.remove(self)
-
-    def request(self, command: int, body: bytes) -> None:
-        if self.transport.is_closing():
-            return
-        self.sequence += 1
-        self.transport.write(HEADER.pack(16 + len(body), command, 0, self.sequence) + body)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buffer + data
-        out: list[bytes] = []
-        pos = 0
-        while len(buf) - pos >= 16:
-            length, command, status, sequence = HEADER.unpack_from(buf, pos)
-            if len(buf) - pos < length:
-                break
-            body = buf[pos + 16 : pos + length]
-            pos += length
-            if self.handle(command, status, sequence, body, out) is False:
-                self.buffer = b""
-                return
-        self.buffer = buf[pos:]
-        if not out:
-            return
-        faults = self.smsc.faults
-        if faults.out_of_order:
-            out.reverse()
-        if faults.delay:
-            asyncio.get_running_loop().call_later(faults.delay, self._write, b"".join(out))
-        else:
-            self.transport.write(b"".join(out))
-
-    def _write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def handle(
-        self, command: int, status: int, sequence: int, body: bytes, out: list[bytes]
-    ) -> bool:
-        smsc = self.smsc
-        if command == DELIVER_SM | RESP:
-            smsc.deliver_statuses.append(status)
-            return True
-        if command == ENQUIRE_LINK | RESP:
-            smsc.enquire_link_resps += 1
-            return True
-        if command & RESP:
-            return True  # unbind_resp
-        if command in (BIND_RX, BIND_TX, BIND_TRX):
-            system_id, pos = cstr(body, 0)
-            password, _ = cstr(body, pos)
-            sid = system_id.decode()
-            status = ROK
-            if smsc.users is not None:
-                if sid not in smsc.users:
-                    status = RINVSYSID
-                elif smsc.users[sid] != password.decode():
-                    status = RINVPASWD
-            if status == ROK:
-                self.system_id, self.bound = sid, command
-                smsc.binds += 1
-            out.append(HEADER.pack(21, command | RESP, status, sequence) + b"smsc\x00")
-            if status == ROK and self.receives:
-                for pdu in smsc._pending_receipts.pop(sid, []):
-                    self.request(DELIVER_SM, pdu)
-            return True
-        if command == ENQUIRE_LINK:
-            smsc.enquire_links += 1
-            out.append(HEADER.pack(16, ENQUIRE_LINK | RESP, ROK, sequence))
-            return True
-        if command == UNBIND:
-            smsc.unbinds += 1
-            self.transport.write(b"".join(out) + HEADER.pack(16, UNBIND | RESP, ROK, sequence))
-            out.clear()
-            self.transport.close()
-            return False
-        if command == SUBMIT_SM:
-            return self.submit(sequence, body, out)
-        out.append(HEADER.pack(16, GENERIC_NACK, 0x03, sequence))
-        return True
-
-    def submit(self, sequence: int, body: bytes, out: list[bytes]) -> bool:
-        smsc, faults = self.smsc, self.smsc.faults
-        if self.bound not in (BIND_TX, BIND_TRX):
-            out.append(HEADER.pack(17, SUBMIT_SM | RESP, RINVBNDSTS, sequence) + b"\x00")
-            return True
-        if faults.drop_at_submit is not None:
-            faults.drop_at_submit -= 1
-            if faults.drop_at_submit <= 0:
-                faults.drop_at_submit = None
-                self.transport.write(b"".join(out))  # what was answered before the drop
-                out.clear()
-                self.transport.abort()
-                return False
-        if faults.throttle_next > 0:
-            faults.throttle_next -= 1
-            out.append(
-                HEADER.pack(17, SUBMIT_SM | RESP, faults.throttle_status, sequence) + b"\x00"
-            )
-            return True
-        message_id, number = smsc.next_id()
-        mid = message_id.encode() + b"\x00"
-        out.append(HEADER.pack(16 + len(mid), SUBMIT_SM | RESP, ROK, sequence) + mid)
-        sm = parse_sm(body)
-        if smsc.record:
-            source_ton = body[body.index(b"\x00") + 1]
-            smsc.take(self.system_id, sm, message_id, source_ton)
-        if sm.registered_delivery & 0x03:
-            pdu = smsc.receipt(self.system_id, sm, message_id, number)
-            if smsc.receipt_delay:
-                asyncio.get_running_loop().call_later(
-                    smsc.receipt_delay, smsc.queue_receipt, self, pdu
-                )
-            else:
-                smsc.queue_receipt(self, pdu)
-        return True
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ Receipts come unordered, twice, and before the submit response was recorded (SMP
 state only ever moves up (enroute < expired < failed < delivered: a final state is never
 overwritten by an intermediate one, and delivered beats later noise); a receipt for an id not yet
 known is kept as a part without a message, and applied when ``link_parts`` records the id, or
-when it names (as ``reference``) a message left ``in_doubt``, whose ids we never learnt.
+when it names (as ``reference``) a message left ``in_doubt``, whose ids we never learnt. One
+that no message claims is kept for reconciliation until ``purge_unmatched`` deletes it (the
+worker's sweep, after ``TILFREDS_UNMATCHED_RECEIPTS_DAYS``).
 
 Locks, in one order everywhere: parts (upserted in key order), then messages (in id order), and
 a message's status is recomputed from all its parts while its row is locked: whichever of two
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -248,3 +250,14 @@ def unmatched(session: Session, *, older_than: datetime, newer_than: datetime | 
         .select_from(_parts)
         .where(p.message_id.is_(None), p.created_at < older_than, *since)
     ).scalar_one()
+
+
+def purge_unmatched(session: Session, *, older_than: datetime) -> int:
+    """Delete the receipts still matched to no message that came before ``older_than``: their id
+    did not show up while they were kept for reconciliation. Returns how many; a part that a
+    concurrent ``link_parts`` claims is not deleted (PostgreSQL re-checks the row it waited for)."""
+    p = _parts.c
+    result = session.execute(
+        delete(_parts).where(p.message_id.is_(None), p.created_at < older_than)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +32,7 @@ from tilfreds.sms.transport import (
     Outcome,
     Provider,
     Receipt,
+    ReceiptState,
     Rejected,
     Submitted,
     TransportEvents,
@@ -129,6 +130,14 @@ def field(payload: Mapping[str, object], name: str) -> str:
     return value
 
 
+def int_field(payload: Mapping[str, object], name: str) -> int:
+    """A required integer field (not a boolean), or ``CallbackRefused(400)`` naming it."""
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CallbackRefused(400, f"missing or invalid field {name}")
+    return value
+
+
 def timestamp(payload: Mapping[str, object], name: str) -> datetime:
     """An RFC 3339 / ISO 8601 time with an offset (``Z`` or ``+hh:mm``)."""
     text = field(payload, name)
@@ -178,6 +187,52 @@ def outcome_without_id(transport: str, status: int, error_code: str | None) -> O
         )
         return NotTaken(f"provider refused the account: HTTP {status}")
     return Rejected(f"provider rejected the message: HTTP {status}", True, error_code)
+
+
+def post_message(
+    client: httpx.Client,
+    url: str,
+    message: Mapping[str, object],
+    *,
+    transport: str,
+    body: str,
+    accepted: Container[int],
+    id_field: str,
+    code_field: str,
+    provider_id: Callable[[str], str] = str,
+) -> Outcome:
+    """POST one message as JSON: taken (``accepted`` status) under the id the answer's
+    ``id_field`` gives, which ``provider_id`` turns into the id its receipts will name; else the
+    outcome of the answer's status and the provider's error code in ``code_field``."""
+    response = client.post(url, json=message)
+    answer = response_object(response)
+    given = answer.get(id_field)
+    if response.status_code in accepted and isinstance(given, str) and given:
+        return submitted(provider_id(given), body)
+    code = answer.get(code_field)
+    known = isinstance(code, str | int) and not isinstance(code, bool)
+    return outcome_without_id(transport, response.status_code, str(code) if known else None)
+
+
+def provider_receipt(
+    transport: str,
+    *,
+    provider_id: str,
+    state: ReceiptState,
+    at: datetime,
+    code: int,
+    reference: object,
+) -> Receipt:
+    """A delivery report of a REST provider: its status code is the error code unless the
+    message was delivered; ``reference`` is its echo of ours, when it is a string."""
+    return Receipt(
+        transport=transport,
+        provider_id=provider_id,
+        state=state,
+        at=at,
+        error_code=None if state is ReceiptState.DELIVERED else str(code),
+        reference=reference if isinstance(reference, str) else None,
+    )
 
 
 def submitted(provider_id: str, body: str) -> Submitted:
@@ -245,15 +300,18 @@ class HttpSession:
 
 class HttpTransport:
     """Base of the adapters for REST providers: the session, and callbacks checked by ``auth``.
-    Subclasses send one message in ``_send`` and read callbacks in ``parse_callback``."""
+    Subclasses send one message in ``_send`` and read an authentic callback's JSON in ``_read``."""
 
     name: str
     provider: Provider
     idempotent = False  # neither provider deduplicates on our reference
 
-    def __init__(self, http: HttpSession, auth: CallbackAuth) -> None:
-        self._http = http
-        self._auth = auth
+    def __init__(
+        self, callbacks: CallbackAuth, /, *, in_flight: int, timeout: float, **client_args: object
+    ) -> None:
+        """``client_args`` go to the ``httpx.Client``: the provider's credentials."""
+        self._http = HttpSession(in_flight=in_flight, timeout=timeout, **client_args)
+        self._auth = callbacks
 
     def start(self, events: TransportEvents) -> None:
         self._http.start()  # events arrive through the web server's callback route
@@ -268,4 +326,10 @@ class HttpTransport:
         raise NotImplementedError
 
     def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
+        """Refuse a call without its URL's token (and credentials), then read its JSON body."""
+        self._auth.check(request)
+        return self._read(request.kind, read_object(request))
+
+    def _read(self, kind: str, payload: dict[str, object]) -> list[Receipt | InboundSms]:
+        """What an authentic call of ``kind`` ("receipt", "inbound") reports."""
         raise NotImplementedError

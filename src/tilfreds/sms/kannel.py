@@ -2,13 +2,19 @@
 (P3), its delivery reports and the customers' replies (STOPP: P7) come back over HTTP, and the
 SMSC behind Kannel is declared as the processor (P13, P14).
 
-Sending: one GET to Kannel's sendsms interface per message, several open at once within a window
-(a small pool of threads over one pooled HTTP client), with ``charset=UTF-8`` and ``coding=2``
-when the text needs UCS-2 (Kannel converts UTF-8 to the GSM alphabet itself, and splits long
-texts into concatenated parts). Kannel answers without an id of its own, so each message asks for
-delivery reports at a ``dlr-url`` that carries OUR reference: receipts are keyed on it
-(``provider_id`` = our reference). Sending the same reference twice sends two SMS, so the
-transport is not idempotent.
+Sending: one GET to Kannel's sendsms interface per SMS, several messages open at once within a
+window (a small pool of threads over one pooled HTTP client), with ``charset=UTF-8`` and
+``coding=2`` when the text needs UCS-2 (Kannel converts UTF-8 to the GSM alphabet itself).
+Kannel answers without an id of its own, so each SMS asks for delivery reports at a ``dlr-url``
+that carries OUR reference: receipts are keyed on it (``provider_id`` = our reference). Sending
+the same reference twice sends two SMS, so the transport is not idempotent.
+
+A long text is split here, not by Kannel: when Kannel splits, it asks the SMSC for a delivery
+report on the first part only, so a message would be marked delivered while its second part was
+lost. Each part goes out as its own sendsms request with its concatenation UDH (``udh``, and
+``coding`` always given: Kannel takes a message with a UDH as 8-bit otherwise) and a dlr-url
+that also names the part (``part=1..n``); the message's ids are ``<reference>/<part>``, so it is
+delivered once every part is and failed when any part failed (``invitations/receipts.py``).
 
 Answers: ``202 0: Accepted`` / ``3: Queued`` -> ``Submitted``; ``503 4: Temporal failure`` and
 other 5xx, a refused sign-in, a connection that could not be made -> ``NotTaken`` (nothing was
@@ -22,13 +28,14 @@ and records nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -64,6 +71,7 @@ MO_QUERY = "from=%p&to=%P&text=%a&coding=%c&charset=%C&id=%I&at=%T"
 _ACCEPTED = ("0:", "3:")  # "0: Accepted for delivery", "3: Queued for later delivery"
 _STAT = re.compile(r"\bstat:(\w+)", re.IGNORECASE)
 _ERR = re.compile(r"\berr:(\w+)", re.IGNORECASE)
+_PART = re.compile(r"[1-9][0-9]{0,2}")  # a long message has at most 255 parts
 _NACK = re.compile(r"^NACK/(0x[0-9a-fA-F]+|\d+)")
 
 
@@ -91,9 +99,9 @@ class KannelTransport:
         self._auth = {"username": username, "password": password}
         self._smsc = smsc
         self._secret = callback_secret
-        self._dlr_url = callback_base_url.rstrip("/") + callback_path(
-            callback_secret, NAME, "receipt"
-        )
+        self._callback_base = callback_base_url.rstrip("/")
+        self._dlr_url = self._callback_base + callback_path(callback_secret, NAME, "receipt")
+        self._concat = itertools.count(1)  # the concatenation reference of long messages
         self._in_flight = in_flight
         self._timeout = timeout
         self._client: httpx.Client | None = None
@@ -135,31 +143,82 @@ class KannelTransport:
     def _send(self, client: httpx.Client, sms: OutboundSms, stop: threading.Event) -> Outcome:
         if stop.is_set():
             return NotTaken("Kannel took no more messages in this window")
-        cost = encoding.cost(sms.body)
-        params = {
+        requests = self._requests(sms)
+        total = len(requests)
+        for n, params in enumerate(requests, 1):
+            outcome = self._request(client, params, sms.reference)
+            if isinstance(outcome, NotTaken):
+                stop.set()  # Kannel takes nothing now: the rest of the window is not sent
+            if n > 1 and isinstance(outcome, NotTaken | Rejected):  # a part went out already
+                return Rejected(
+                    f"only {n - 1} of {total} parts went out: {outcome.reason}",
+                    permanent=True,  # sending it again would repeat the parts that went out
+                    error_code="partial",
+                )
+            if n > 1 and isinstance(outcome, InDoubt):
+                return InDoubt(f"part {n} of {total}: {outcome.reason}")
+            if not isinstance(outcome, Submitted):
+                return outcome
+        return Submitted(
+            tuple(part_id(sms.reference, n, total) for n in range(1, total + 1)),
+            segments=total,
+            encoding=encoding.cost(sms.body).encoding,
+        )
+
+    def _requests(self, sms: OutboundSms) -> list[dict[str, str | bytes]]:
+        """The sendsms query of each SMS the message goes out as: itself, or its parts."""
+        segments = encoding.split(sms.body)
+        ucs2 = segments.data_coding == encoding.DATA_CODING_UCS2
+        common: dict[str, str | bytes] = {
             **self._auth,
             "from": sms.sender,
             "to": sms.to,
-            "text": sms.body,
             "charset": "UTF-8",
             "dlr-mask": str(DLR_MASK),
-            "dlr-url": f"{self._dlr_url}?ref={quote(sms.reference, safe='')}&{DLR_QUERY}",
+            **({"smsc": self._smsc} if self._smsc else {}),
         }
-        if cost.encoding == encoding.UCS2:
-            params["coding"] = "2"
-        if self._smsc:
-            params["smsc"] = self._smsc
+        ref = f"ref={quote(sms.reference, safe='')}"
+        if not segments.concatenated:
+            return [
+                {
+                    **common,
+                    "text": sms.body,
+                    **({"coding": "2"} if ucs2 else {}),
+                    "dlr-url": f"{self._dlr_url}?{ref}&{DLR_QUERY}",
+                }
+            ]
+        total, concat = len(segments.parts), next(self._concat) % 256
+        return [
+            {
+                **common,
+                "text": encoding.decode(part, segments.data_coding),
+                "udh": encoding.udh(concat, total, n),
+                "coding": "2" if ucs2 else "0",
+                "dlr-url": f"{self._dlr_url}?{ref}&part={n}&{DLR_QUERY}",
+            }
+            for n, part in enumerate(segments.parts, 1)
+        ]
+
+    def _request(
+        self, client: httpx.Client, params: Mapping[str, str | bytes], reference: str
+    ) -> Outcome:
         try:
-            answer = client.get(self._url, params=params)
+            answer = client.get(f"{self._url}?{urlencode(params)}")
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            stop.set()  # nothing went out
             return NotTaken(f"Kannel is not reachable: {type(exc).__name__}")
         except httpx.HTTPError as exc:  # the request went out; its answer was lost
             return InDoubt(f"the answer from Kannel was lost: {type(exc).__name__}")
-        outcome = answer_outcome(answer.status_code, answer.text, sms.reference, cost)
-        if isinstance(outcome, NotTaken):
-            stop.set()
-        return outcome
+        return answer_outcome(answer.status_code, answer.text, reference)
+
+    def callback_url(self, kind: str, url: str) -> str:
+        """What ``tilfreds sms callbacks`` prints: for ``inbound``, the ``get-url`` to put in
+        Kannel's ``sms-service`` (with the placeholders Kannel fills in); for ``receipt``, the
+        dlr-url tilfreds itself sends with each SMS (``<reference>``, and ``<part>`` for the
+        parts of a long message, are filled in per SMS). Both on this transport's base URL."""
+        path = urlsplit(url).path
+        if kind == "inbound":
+            return f"{self._callback_base}{path}?{MO_QUERY}"
+        return f"{self._callback_base}{path}?ref=<reference>[&part=<part>]&{DLR_QUERY}"
 
     # callbacks -----------------------------------------------------------------------------
     def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
@@ -171,13 +230,20 @@ class KannelTransport:
         raise CallbackRefused(404, f"Kannel makes no {request.kind!r} calls")
 
 
-def answer_outcome(status: int, body: str, reference: str, cost: encoding.TextCost) -> Outcome:
-    """What Kannel's answer to one sendsms request means for that message."""
+def part_id(reference: str, part: int, total: int) -> str:
+    """The id a receipt for this part of a message is keyed on: our reference alone for a
+    message of one SMS, ``<reference>/<part>`` for each part of a long one."""
+    return reference if total == 1 else f"{reference}/{part}"
+
+
+def answer_outcome(status: int, body: str, reference: str) -> Outcome:
+    """What Kannel's answer to one sendsms request means for that SMS (``Submitted`` under our
+    reference; ``_send`` gives a long message the ids of all its parts)."""
     text = body.strip()[:200]
     if 200 <= status < 300:
         if not text.startswith(_ACCEPTED):
             log.warning("Kannel answered %d %r; taken as accepted", status, text)
-        return Submitted((reference,), segments=cost.segments, encoding=cost.encoding)
+        return Submitted((reference,))
     if status == 403 or status >= 500:  # a refused sign-in, or Kannel cannot take it now
         if status == 403:
             log.error("Kannel refused the sendsms sign-in: %s", text)
@@ -193,11 +259,13 @@ def _time(raw: str | None) -> datetime | None:
 
 
 def parse_receipt(q: Mapping[str, str]) -> Receipt:
-    """A call of the dlr-url: ``ref`` is ours, ``type`` Kannel's report type, ``reply`` the SMSC's
-    words (the receipt text, or ``NACK/<code>/...`` for a rejected submit)."""
+    """A call of the dlr-url: ``ref`` is ours (and ``part`` which part of a long message),
+    ``type`` Kannel's report type, ``reply`` the SMSC's words (the receipt text, or
+    ``NACK/<code>/...`` for a rejected submit)."""
     reference, kind, reply = q.get("ref", ""), q.get("type", ""), q.get("reply", "")
-    if not reference or not kind.isdigit():
-        raise CallbackRefused(400, "a delivery report needs ref and type")
+    part = q.get("part", "")
+    if not reference or not kind.isdigit() or not (part == "" or _PART.fullmatch(part)):
+        raise CallbackRefused(400, "a delivery report needs ref and type (and a numeric part)")
     stat = _STAT.search(reply)
     err = _ERR.search(reply)
     error_code = err.group(1) if err and err.group(1).strip("0") else None
@@ -217,7 +285,7 @@ def parse_receipt(q: Mapping[str, str]) -> Receipt:
             raise CallbackRefused(400, f"unknown delivery report type {kind}")
     return Receipt(
         transport=NAME,
-        provider_id=reference,
+        provider_id=f"{reference}/{int(part)}" if part else reference,
         state=state,
         at=_time(q.get("at")),
         error_code=error_code,

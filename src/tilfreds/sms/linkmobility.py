@@ -27,19 +27,16 @@ from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
 from tilfreds.sms.http import (
     CallbackAuth,
-    HttpSession,
     HttpTransport,
     e164,
     field,
-    outcome_without_id,
-    read_object,
-    response_object,
-    submitted,
+    int_field,
+    post_message,
+    provider_receipt,
     timestamp,
 )
 from tilfreds.sms.transport import (
     CallbackRefused,
-    CallbackRequest,
     InboundSms,
     OutboundSms,
     Outcome,
@@ -96,7 +93,7 @@ class LinkMobilityTransport(HttpTransport):
         }
         self._source_ton = source_ton
         basic = httpx.BasicAuth(username, password)
-        super().__init__(HttpSession(in_flight=in_flight, timeout=timeout, auth=basic), auth)
+        super().__init__(auth, in_flight=in_flight, timeout=timeout, auth=basic)
 
     def _source(self, sender: str) -> str:
         if self._source_ton == "MSISDN" and not sender.startswith("+"):
@@ -113,44 +110,39 @@ class LinkMobilityTransport(HttpTransport):
             "userData": sms.body,
             "refId": sms.reference,
         }
-        response = client.post(self._send_url, json=message)
-        answer = response_object(response)
-        message_id = answer.get("messageId")
-        if response.status_code == 200 and isinstance(message_id, str) and message_id:
-            return submitted(message_id, sms.body)
-        code = answer.get("resultCode")
-        return outcome_without_id(
-            NAME, response.status_code, str(code) if isinstance(code, int) else None
+        return post_message(
+            client,
+            self._send_url,
+            message,
+            transport=NAME,
+            body=sms.body,
+            accepted=(200,),
+            id_field="messageId",
+            code_field="resultCode",
         )
 
-    def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
-        self._auth.check(request)
-        payload = read_object(request)
-        if request.kind == "receipt":
+    def _read(self, kind: str, payload: dict[str, object]) -> list[Receipt | InboundSms]:
+        if kind == "receipt":
             return [_receipt(payload)]
-        if request.kind == "inbound":
+        if kind == "inbound":
             return _inbound(payload)
         raise CallbackRefused(400, "unexpected callback kind")
 
 
 def _receipt(payload: dict[str, object]) -> Receipt:
-    code = payload.get("resultCode")
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise CallbackRefused(400, "missing or invalid field resultCode")
+    code = int_field(payload, "resultCode")
     # each part of a long message gets its own report, as "{id}${n}": they all speak for the
     # message, under the id its send answer gave
     message_id = field(payload, "id").partition("$")[0]
     if not message_id:
         raise CallbackRefused(400, "missing or invalid field id")
-    state = _state(code)
-    reference = payload.get("refId")
-    return Receipt(
-        transport=NAME,
+    return provider_receipt(
+        NAME,
         provider_id=message_id,
-        state=state,
+        state=_state(code),
         at=timestamp(payload, "timestamp"),
-        error_code=None if state is ReceiptState.DELIVERED else str(code),
-        reference=reference if isinstance(reference, str) else None,
+        code=code,
+        reference=payload.get("refId"),
     )
 
 

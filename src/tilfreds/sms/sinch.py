@@ -26,19 +26,16 @@ from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
 from tilfreds.sms.http import (
     CallbackAuth,
-    HttpSession,
     HttpTransport,
     e164,
     field,
-    outcome_without_id,
-    read_object,
-    response_object,
-    submitted,
+    int_field,
+    post_message,
+    provider_receipt,
     timestamp,
 )
 from tilfreds.sms.transport import (
     CallbackRefused,
-    CallbackRequest,
     InboundSms,
     OutboundSms,
     Outcome,
@@ -92,7 +89,7 @@ class SinchTransport(HttpTransport):
         self._batches = f"{base_url.rstrip('/')}/xms/v1/{service_plan_id}/batches"
         self._receipt_url = receipt_url
         bearer = {"Authorization": f"Bearer {api_token}"}
-        super().__init__(HttpSession(in_flight=in_flight, timeout=timeout, headers=bearer), auth)
+        super().__init__(auth, in_flight=in_flight, timeout=timeout, headers=bearer)
 
     def _send(self, client: httpx.Client, sms: OutboundSms) -> Outcome:
         batch = {
@@ -103,24 +100,25 @@ class SinchTransport(HttpTransport):
             "callback_url": self._receipt_url,
             "client_reference": sms.reference,
         }
-        response = client.post(self._batches, json=batch)
-        answer = response_object(response)
-        if response.status_code in (200, 201) and isinstance(answer.get("id"), str):
-            return submitted(provider_id(str(answer["id"]), sms.to), sms.body)
-        code = answer.get("code")
-        return outcome_without_id(
-            NAME, response.status_code, code if isinstance(code, str) else None
+        return post_message(
+            client,
+            self._batches,
+            batch,
+            transport=NAME,
+            body=sms.body,
+            accepted=(200, 201),
+            id_field="id",
+            code_field="code",
+            provider_id=lambda batch_id: provider_id(batch_id, sms.to),
         )
 
-    def parse_callback(self, request: CallbackRequest) -> list[Receipt | InboundSms]:
-        self._auth.check(request)
-        payload = read_object(request)
-        kind = payload.get("type")
-        if request.kind == "receipt" and kind == "recipient_delivery_report_sms":
+    def _read(self, kind: str, payload: dict[str, object]) -> list[Receipt | InboundSms]:
+        sent = payload.get("type")
+        if kind == "receipt" and sent == "recipient_delivery_report_sms":
             return [_receipt(payload)]
-        if request.kind == "inbound" and kind == "mo_text":
+        if kind == "inbound" and sent == "mo_text":
             return [_inbound(payload)]
-        if request.kind == "inbound" and kind == "mo_binary":
+        if kind == "inbound" and sent == "mo_binary":
             return []  # not text a customer typed; acknowledged so it is not retried
         raise CallbackRefused(400, "unexpected callback type")
 
@@ -129,21 +127,17 @@ def _receipt(payload: dict[str, object]) -> Receipt:
     status = field(payload, "status")
     if status not in _STATES:
         raise CallbackRefused(400, "unknown delivery status")
-    code = payload.get("code")
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise CallbackRefused(400, "missing or invalid field code")
-    state = _STATES[status]
-    reference = payload.get("client_reference")
+    code = int_field(payload, "code")
     at = timestamp(payload, "at")  # when Sinch made the report; the operator's time if given
     if "operator_status_at" in payload:
         at = timestamp(payload, "operator_status_at")
-    return Receipt(
-        transport=NAME,
+    return provider_receipt(
+        NAME,
         provider_id=provider_id(field(payload, "batch_id"), e164(field(payload, "recipient"))),
-        state=state,
+        state=_STATES[status],
         at=at,
-        error_code=None if state is ReceiptState.DELIVERED else str(code),
-        reference=reference if isinstance(reference, str) else None,
+        code=code,
+        reference=payload.get("client_reference"),
     )
 
 
