@@ -20,6 +20,7 @@ from tilfreds.invitations import funnel
 from tilfreds.invitations.inbound import receive_sms
 from tilfreds.invitations.intake import Timing, receive_interaction
 from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.opened import mark_opened_by_code
 from tilfreds.invitations.service import close_invitation, expire_overdue, find_invitation
 from tilfreds.invitations.states import InvitationStatus
 from tilfreds.people.models import Interaction
@@ -40,6 +41,7 @@ EXPECTED = {
     8: "skipped",  # objected before its invitation went out
     9: "declined",  # objected after it went out
     10: "skipped",  # too old, at intake
+    11: "opened",  # its page's beacon came, no answer yet
 }
 
 
@@ -75,7 +77,7 @@ def _message_of(session: Session, n: int) -> ScalarSelect[int]:
 
 def scenario(rt: Runtime, clock: FrozenClock) -> None:
     rt.settings.send_windows = False
-    for n in range(1, 10):
+    for n in (*range(1, 10), 11):
         _intake(rt, n)
     _intake(rt, 10, occurred_at=clock.now() - timedelta(days=30))
     with rt.db.unit_of_work() as session:
@@ -99,6 +101,7 @@ def scenario(rt: Runtime, clock: FrozenClock) -> None:
             update(Invitation).where(Invitation.code == _code(session, 6)).values(expires_at=now)
         )
         expire_overdue(session, now=now)
+        mark_opened_by_code(session, _code(session, 11), now)
         receive_sms(
             session, rt.keys, phone_e164=interaction_in(9).phone_e164, text="STOPP", now=now
         )
@@ -115,6 +118,8 @@ def test_p2_every_interaction_ends_in_one_outcome(rt: Runtime, clock: FrozenCloc
     totals = {outcome: sum(f.outcomes[outcome] for f in funnels) for outcome in funnel.OUTCOMES}
     assert totals == {o: list(EXPECTED.values()).count(o) for o in funnel.OUTCOMES}
     assert sum(f.total for f in funnels) == len(EXPECTED)
+    assert sum(f.opened for f in funnels) == 2  # the answer (4) and the beacon (11)
+    assert found[11].opened_at == clock.now() and found[1].opened_at is None
     # the skip reasons, per survey: too_old is about the rules, shown; one objection is hidden
     reasons = {r: n for f in funnels for r, n in f.reasons.items()}
     assert reasons == {"too_old": 1, "objection": None}
@@ -154,5 +159,7 @@ def test_the_dashboard_shows_the_funnel_per_survey_and_the_api_each_outcome(
     assert figure(client, f"funnel-{sid}-declined") == "2"
     assert figure(client, f"reason-{sid}-objection") == f"fewer than {MIN_GROUP}"
     body = client.get("/api/v1/interactions/ext-9").json()
-    assert body["funnel"] == {"outcome": "declined", "reasons": ["objection"]}
+    assert body["funnel"] == {"outcome": "declined", "reasons": ["objection"], "opened_at": None}
+    assert figure(client, f"funnel-{sid}-opened") == "1"
+    assert "Links opened by a person: 2" in (figure(client, f"funnel-{sid}-opened-all") or "")
     assert client.get("/api/v1/interactions/ext-1").json()["funnel"]["outcome"] == "scheduled"

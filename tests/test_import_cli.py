@@ -8,6 +8,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -49,9 +50,12 @@ def run(rt: Runtime, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
 def test_p10_bad_rows_are_each_reported_and_the_good_ones_imported(
-    rt: Runtime, tmp_path: Path
+    rt: Runtime, tmp_path: Path, processes: str
 ) -> None:
+    """Also with the rows checked in two other processes, three rows a chunk: the same report,
+    in file order."""
     rows = [
         good(1),
         good(2, phone="22 33 44 55"),  # a landline: row 3 of the sheet
@@ -63,7 +67,10 @@ def test_p10_bad_rows_are_each_reported_and_the_good_ones_imported(
         good(8, flags="hardship"),  # skipped, but imported
     ]
     report = tmp_path / "errors.csv"
-    code, output = run(rt, str(write(tmp_path / "in.csv", rows)), "--errors", str(report))
+    path = write(tmp_path / "in.csv", rows)
+    code, output = run(
+        rt, str(path), "--errors", str(report), "--processes", processes, "--chunk", "3"
+    )
     assert code == 1, output  # some rows were refused
     with report.open() as fh:
         errors = list(csv.DictReader(fh))

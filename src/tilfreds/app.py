@@ -30,7 +30,7 @@ from tilfreds.api.routes import BATCH_PATH
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
-from tilfreds.web import console, devphone, respondent
+from tilfreds.web import console, devphone, opened, respondent
 from tilfreds.web.headers import SecurityHeaders
 from tilfreds.web.render import page
 from tilfreds.worker import Worker
@@ -127,6 +127,7 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     app.include_router(dev_api.router)
     app.include_router(sms_callbacks.router)
     app.include_router(respondent.router)
+    app.include_router(opened.router)
     app.include_router(console.router)
     app.include_router(devphone.router)
 

@@ -122,14 +122,21 @@ def _listen(host: str, port: int, *, how_to_choose: str = "--port") -> socket.so
     return sock
 
 
-def _serve(rt: Runtime, sock: socket.socket, host: str) -> None:
+def _serve(rt: Runtime, sock: socket.socket, host: str, *, workers: int = 1) -> None:
     import uvicorn
 
     from tilfreds.app import create_app
+    from tilfreds.serving import serve_workers, tune_gc
 
     port = sock.getsockname()[1]
     if not rt.settings.public_url:
         rt.settings.public_url = f"http://{host}:{port}"
+    # uvicorn names the address only for sockets it opened itself
+    logging.getLogger("tilfreds").info("listening on http://%s:%d", host, port)
+    if workers > 1:
+        rt.db.dispose()  # each process opens its own pool
+        serve_workers(sock, host=host, public_url=rt.settings.public_url, workers=workers)
+        return
     config = uvicorn.Config(
         create_app(rt, run_worker=rt.settings.is_embedded, listen_host=host),
         host=host,
@@ -137,8 +144,7 @@ def _serve(rt: Runtime, sock: socket.socket, host: str) -> None:
         log_level="info",
         proxy_headers=True,
     )
-    # uvicorn names the address only for sockets it opened itself
-    logging.getLogger("tilfreds").info("listening on http://%s:%d", host, port)
+    tune_gc()
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -146,12 +152,22 @@ def _serve(rt: Runtime, sock: socket.socket, host: str) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Web processes (PostgreSQL only): about one per core."),
+    ] = 1,
 ) -> None:
     """Serve the web pages and the API (and, on SQLite, the send worker in-process)."""
     with _listen(host, port) as sock:
         rt = _runtime()
+        if workers > 1 and rt.settings.is_embedded:
+            console.print(
+                "[red]--workers needs PostgreSQL[/red]: on SQLite one process serves (the "
+                "database has one writer, and the send worker runs inside it)"
+            )
+            raise typer.Exit(2)
         _prepare_schema(rt)
-        _serve(rt, sock, host)
+        _serve(rt, sock, host, workers=workers)
 
 
 @app.command()

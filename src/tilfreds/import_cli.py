@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +30,10 @@ from rich.progress import (
 )
 
 from tilfreds.invitations.schemas import BATCH_MAX_ROWS
+
+if TYPE_CHECKING:
+    from tilfreds.api.intake_rows import Received
+    from tilfreds.runtime import Runtime
 
 import_app = typer.Typer(help="Import from a case system.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -102,13 +108,20 @@ def import_interactions(
     chunk: Annotated[
         int, typer.Option(min=1, max=BATCH_MAX_ROWS, help="Rows per transaction.")
     ] = 5000,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Processes checking and writing chunks: about one per core."
+        ),
+    ] = 1,
 ) -> None:
     """Import interactions from a CSV file; exit 1 if any row was refused."""
-    from tilfreds.api.intake_rows import Received, check_rows, receive_checked
     from tilfreds.cli import _prepare_schema, _runtime
+    from tilfreds.serving import tune_gc
 
     rt = _runtime()
     _prepare_schema(rt)
+    tune_gc()
     try:
         raw = file.open("rb")
     except OSError as exc:
@@ -129,7 +142,7 @@ def import_interactions(
         if problem:
             console.print(f"[red]refused:[/red] {problem}")
             raise typer.Exit(2)
-        with _progress() as bar, ThreadPoolExecutor(max_workers=1) as writer_thread:
+        with _progress() as bar:
             task = bar.add_task("importing", total=file.stat().st_size)
 
             def done(received: Received, rows: int) -> None:
@@ -141,32 +154,83 @@ def import_interactions(
                 totals["refused"] += len(received.errors)
                 bar.update(task, completed=counted.read_bytes)
 
-            # the next chunk is read and checked here while the previous one is written in the
-            # other thread (which mostly waits for the database): one chunk in flight at a time
-            pending: tuple[Future[Received], int] | None = None
             try:
-                for batch in chunks(reader, chunk):
-                    checked = check_rows(batch, rt.settings)
-                    if pending is not None:
-                        done(pending[0].result(), pending[1])
-                    pending = (writer_thread.submit(receive_checked, rt, checked, actor="cli"),
-                               len(batch))  # fmt: skip
+                _import_chunks(rt, chunks(reader, chunk), processes=processes, done=done)
             except (UnicodeDecodeError, csv.Error) as exc:
-                if pending is not None:
-                    done(pending[0].result(), pending[1])
                 console.print(
                     f"[red]stopped after row {totals['rows'] + 1}:[/red] the file cannot be read "
                     f"further ({type(exc).__name__}); the rows before it are imported"
                 )
                 raise typer.Exit(2) from exc
-            if pending is not None:
-                done(pending[0].result(), pending[1])
     console.print(
         f"{totals['rows']} rows: {totals['created']} imported, {totals['existing']} received "
         f"before, {totals['refused']} refused"
     )
     if totals["refused"]:
         raise typer.Exit(1)
+
+
+def _import_chunks(
+    rt: Runtime,
+    batches: Iterator[list[tuple[int, object]]],
+    *,
+    processes: int,
+    done: Callable[[Received, int], None],
+) -> None:
+    """Check and write every chunk, reported in file order. In this process: the next chunk is
+    checked while the one before is written in a writer thread (which mostly waits for the
+    database). With ``processes`` > 1: each chunk is checked and written whole by one of that
+    many processes (checking is Python work, one core each), a few chunks in flight. Either
+    way a file that cannot be read further raises once every chunk before the fault is
+    written."""
+    from tilfreds.api.intake_rows import check_rows, receive_checked
+
+    in_flight: deque[tuple[Future[Received], int]] = deque()
+    pool = (
+        ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_started)
+        if processes > 1
+        else None
+    )
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        try:
+            for batch in batches:
+                if pool is not None:
+                    in_flight.append((pool.submit(_import_chunk, batch), len(batch)))
+                else:
+                    checked = check_rows(batch, rt.settings)
+                    in_flight.append((writer.submit(receive_checked, rt, checked, actor="cli"),
+                                      len(batch)))  # fmt: skip
+                while len(in_flight) > processes:
+                    received, rows = in_flight.popleft()
+                    done(received.result(), rows)
+        finally:
+            while in_flight:
+                received, rows = in_flight.popleft()
+                done(received.result(), rows)
+            if pool is not None:
+                pool.shutdown()
+
+
+_RUNTIME: list[Runtime] = []  # an import process's own runtime (and database pool)
+
+
+def _started() -> None:
+    from tilfreds.config import load_settings
+    from tilfreds.runtime import build_runtime
+    from tilfreds.serving import tune_gc
+
+    _RUNTIME.append(build_runtime(load_settings()))
+    tune_gc()
+
+
+def _import_chunk(batch: list[tuple[int, object]]) -> Received:
+    """One chunk, checked and written in an import process; only the counts and the errors go
+    back."""
+    from tilfreds.api.intake_rows import receive_rows
+
+    received = receive_rows(_RUNTIME[0], batch, actor="cli")
+    received.results = []
+    return received
 
 
 def _progress() -> Progress:

@@ -7,9 +7,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import pytest
+from phonenumbers import timezone as phone_zones
 
-from tilfreds.invitations.schedule import SendWindow, country_for, next_opening, zone_for
+from tilfreds.invitations.schedule import (
+    SendWindow,
+    country_for,
+    next_opening,
+    place_of,
+    zone_for,
+)
+from tilfreds.people.phones import e164, parse_mobile
 
 OSLO = ZoneInfo("Europe/Oslo")
 WINDOW = SendWindow(
@@ -117,3 +126,28 @@ def test_zone_and_country_from_the_number(phone: str, zone: str, country: str) -
 def test_an_unreadable_number_gets_the_default_zone() -> None:
     assert zone_for("garbage") == OSLO
     assert country_for("garbage") == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+4791234567",
+        "+4741234567",
+        "+46701234567",
+        "+358401234567",
+        "+12025550123",  # fixed line or mobile: geographical, the number's own zone
+        "+13105550123",
+        "+5511987654321",  # Brazil's mobiles are geographical
+        "+5592987654321",
+        "+447911123456",
+    ],
+)
+def test_the_place_from_intakes_one_parse_is_the_numbers_own(raw: str) -> None:
+    number, kind = parse_mobile(raw, region="NO")
+    invalid = phonenumbers.parse("+4412", None)  # its zones must not stand for all of +44
+    place_of(invalid, phonenumbers.PhoneNumberType.UNKNOWN)
+    zones = [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+    zone, country = place_of(number, kind)
+    assert country == phonenumbers.region_code_for_number(number)
+    assert zone in zones and ZoneInfo(zone) == zone_for(e164(number))
+    assert country == country_for(e164(number))

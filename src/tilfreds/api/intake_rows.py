@@ -16,8 +16,9 @@ from tilfreds.api.error_responses import describe
 from tilfreds.config import Settings
 from tilfreds.errors import InvalidInput
 from tilfreds.invitations import intake
+from tilfreds.invitations.schedule import place_of
 from tilfreds.invitations.schemas import InteractionPayload
-from tilfreds.people.phones import normalise_locale, normalise_phone
+from tilfreds.people.phones import e164, normalise_locale, parse_mobile
 from tilfreds.runtime import Runtime
 
 # the region a number without +country code is read in, by the customer's language; English
@@ -41,11 +42,13 @@ def to_interaction(payload: InteractionPayload, settings: Settings) -> intake.In
     customer = payload.customer
     locale = normalise_locale(customer.locale or settings.default_locale)
     region = REGION_OF_LOCALE.get(locale, settings.default_region)
+    number, kind = parse_mobile(customer.phone, region=region)
     return intake.InteractionIn(
         external_id=payload.external_id,
         survey=payload.survey,
         name=customer.name,
-        phone_e164=normalise_phone(customer.phone, region=region),
+        phone_e164=e164(number),
+        place=place_of(number, kind),  # parsed once: the send window needs zone and country
         locale=locale,
         channel=payload.channel,
         reason=payload.reason,

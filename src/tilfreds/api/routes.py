@@ -97,7 +97,9 @@ def receive_batch(payload: BatchPayload, rt: RuntimeDep, op: OperatorDep) -> JSO
     with one audit entry. Idempotent on each row's ``external_id``."""
     numbered = list(enumerate(payload.interactions, start=1))
     received = receive_rows(rt, numbered, actor=op.actor)
-    return JSONResponse(received.summary(len(numbered)))
+    # a batch is seconds of one core's work: the client's next batch comes on a new connection,
+    # which goes to a web process that is free (``serve --workers``), not back to this one
+    return JSONResponse(received.summary(len(numbered)), headers={"Connection": "close"})
 
 
 @router.get(
@@ -110,8 +112,9 @@ def interaction_state(external_id: str, rt: RuntimeDep, _op: OperatorDep) -> dic
     """What became of an interaction: scheduled or skipped (and why), its invitation, and each
     message with its status (queued, claimed, sending, submitted, delivered, failed, expired,
     skipped, in_doubt) and what the provider said (ids, segments, encoding, error code), and
-    ``funnel``: its outcome (scheduled, sent, delivered, answered, declined, expired, failed or
-    skipped) with the reasons."""
+    ``opened_at``: when a person first opened the link (never set by a mere GET of it), and
+    ``funnel``: its outcome (scheduled, sent, delivered, opened, answered, declined, expired,
+    failed or skipped) with the reasons."""
     with rt.db.read_only() as session:
         state = asdict(timeline.interaction_state(session, external_id))
         state["funnel"] = asdict(funnel.outcome_of(session, external_id))

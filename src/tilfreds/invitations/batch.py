@@ -30,9 +30,9 @@ from tilfreds.invitations.intake_types import (
     InvitationRef,
     Refused,
     Timing,
-    new_code,
+    new_codes,
 )
-from tilfreds.invitations.schedule import country_for, next_opening, zone_for
+from tilfreds.invitations.schedule import next_opening, place_for, zone_named
 from tilfreds.invitations.states import InvitationStatus
 
 _INTERACTION_FIELDS = ["channel", "reason", "case_ref", "occurred_at"]
@@ -113,11 +113,11 @@ class _Batch:
         window = self.timing.window
         if window is None or not window.enabled:
             return earliest
-        phone = row.phone_e164
+        zone, country = row.place or place_for(row.phone_e164)
         return next_opening(
             earliest,
-            zone=zone_for(phone),
-            country=country_for(phone),
+            zone=zone_named(zone),
+            country=country,
             window=window,
             spread_key=row.external_id,
         )
@@ -128,6 +128,7 @@ class _Batch:
         facts, now = self.facts, self.now
         last: dict[str, datetime | None] = {}  # current phone index -> last invitation
         used = dict(facts.quota_used)
+        codes = iter(new_codes(len(self.todo)))  # one read of the random source for all
         for pos in sorted(self.todo, key=lambda p: self.rows[p].occurred_at):
             row = self.rows[pos]
             if row.external_id in facts.existing:
@@ -169,14 +170,13 @@ class _Batch:
             used[survey_id] = used.get(survey_id, 0) + 1
             if known is None:
                 self.register.setdefault(current, pos)
-            send_after = (
-                decision.until
-                if isinstance(decision, Later)
-                else self.send_after(row, now + self.timing.delay)
-            )
+            # a flag's delay, like the normal one, lands on the recipient's next opening, so the
+            # stored send_after says when the SMS will really go (the worker checks again)
+            earliest = decision.until if isinstance(decision, Later) else now + self.timing.delay
+            send_after = self.send_after(row, earliest)
             self.scheduled.append(
                 _surveyed(row, known[0] if known else None, current, survey_id, send_after)
-                | {"expires_at": now + self.timing.valid_for}
+                | {"code": next(codes), "expires_at": now + self.timing.valid_for}
             )
 
     def write(self, session: Session, *, actor: str, audit_each: bool) -> None:
@@ -370,7 +370,6 @@ def _surveyed(
         "occurred_at": row.occurred_at,
         "skip_reasons": None,
         "survey_id": survey_id,
-        "code": new_code(),
         "send_after": send_after,
     }
 

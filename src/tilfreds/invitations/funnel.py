@@ -7,17 +7,21 @@ Each interaction has exactly one outcome, the furthest it got:
   invitation message's ``skip_reason``), objection first;
 - ``scheduled``: its invitation message waits (queued, claimed);
 - ``sent``: handed to the provider (or in doubt), ``delivered``: the receipt came back;
+- ``opened``: a person opened the link and has not answered or declined (yet): recorded by the
+  page's beacon or a POST from it, never by a GET (``invitations/opened.py``);
 - ``failed``: the provider refused it or gave up;
 - ``answered``, ``declined`` (an objection after the invitation went out is a decline, reason
   ``objection``), ``expired``: the invitation's validity ran out after it went out.
 
-No link visit is recorded, so there is no ``opened`` step (see docs/operating.md).
+Besides the outcomes, ``opened`` counts every interaction whose link was opened, whatever came
+after (an answer or a decline from the page always counts, also without JavaScript).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, func, literal, select
@@ -30,7 +34,8 @@ from tilfreds.people.models import Interaction
 from tilfreds.reporting.disclosure import Tally, released
 
 OUTCOMES = (
-    "scheduled", "sent", "delivered", "answered", "declined", "expired", "failed", "skipped"
+    "scheduled", "sent", "delivered", "opened", "answered", "declined", "expired", "failed",
+    "skipped",
 )  # fmt: skip
 # reasons that tell something about a person (a case flag, a right exercised): their counts go
 # through the minimum-group gate; the others (too_old, fatigue, sampled_out, daily_quota, expiry)
@@ -55,6 +60,7 @@ def _columns() -> tuple[Any, Any, Any]:
         (and_(iv.status == S.OBJECTED, handed), literal("declined")),
         (iv.status == S.OBJECTED, literal("skipped")),
         (and_(iv.status == S.EXPIRED, handed), literal("expired")),
+        (iv.opened_at.is_not(None), literal("opened")),
         (m.status == M.DELIVERED, literal("delivered")),
         (handed, literal("sent")),
         (m.status.in_((M.FAILED, M.EXPIRED)), literal("failed")),
@@ -84,26 +90,30 @@ def _joined() -> Any:
 class Outcome:
     outcome: str
     reasons: list[str]
+    opened_at: datetime | None  # when a person first opened the link (None: not known to)
 
 
 def outcome_of(session: Session, external_id: str) -> Outcome:
     """The outcome of one interaction, for ``GET /api/v1/interactions/{external_id}``."""
     _survey, outcome, reasons = _columns()
     row = session.execute(
-        select(outcome, reasons)
+        select(outcome, reasons, _invitations.c.opened_at)
         .select_from(_joined())
         .where(_interactions.c.external_id == external_id)
         .limit(1)
     ).first()
     if row is None:
         raise NotFound("no interaction with that external_id", field="external_id")
-    return Outcome(outcome=row[0], reasons=[r for r in (row[1] or "").split(",") if r])
+    return Outcome(
+        outcome=row[0], reasons=[r for r in (row[1] or "").split(",") if r], opened_at=row[2]
+    )
 
 
 @dataclass
 class SurveyFunnel:
     survey_id: int | None  # None: interactions skipped before any survey was known
     total: int = 0
+    opened: int = 0  # links opened, whatever came after (answered and declined included)
     outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     # reason -> count; None: fewer than MIN_GROUP, hidden (a sensitive reason, see above)
     reasons: dict[str, int | None] = field(default_factory=dict)
@@ -121,15 +131,16 @@ def funnel(session: Session) -> list[SurveyFunnel]:
     query; only the groups (survey, outcome, reasons), never the rows, come back."""
     survey, outcome, reasons = _columns()
     rows = session.execute(
-        select(survey, outcome, reasons, func.count())
+        select(survey, outcome, reasons, func.count(), func.count(_invitations.c.opened_at))
         .select_from(_joined())
         .group_by(survey, outcome, reasons)
     ).all()
     by_survey: dict[int | None, SurveyFunnel] = {}
     reason_counts: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for survey_id, out, why, count in rows:
+    for survey_id, out, why, count, opened in rows:
         entry = by_survey.setdefault(survey_id, SurveyFunnel(survey_id))
         entry.total += count
+        entry.opened += opened
         entry.outcomes[out] += count
         if out == "skipped":
             for reason in (why or "unknown").split(","):

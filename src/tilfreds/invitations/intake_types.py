@@ -22,11 +22,27 @@ _CODES = len(_ALPHABET) ** CODE_LENGTH
 
 def new_code() -> str:
     """A uniformly random code: one draw below 62^11, written in base 62."""
-    n, out = secrets.randbelow(_CODES), []
-    for _ in range(CODE_LENGTH):
-        n, digit = divmod(n, len(_ALPHABET))
-        out.append(_ALPHABET[digit])
-    return "".join(out)
+    return new_codes(1)[0]
+
+
+_DRAW = 16  # random bytes a code is drawn from
+_BELOW = 2 ** (8 * _DRAW) // _CODES * _CODES  # draws at or above this are redrawn: no bias
+
+
+def new_codes(n: int) -> list[str]:
+    """``n`` uniformly random codes from one read of the system's random source (one read per
+    code was a syscall each: 6% of a batch intake's CPU)."""
+    raw = secrets.token_bytes(_DRAW * n)
+    out = []
+    for start in range(0, _DRAW * n, _DRAW):
+        draw = int.from_bytes(raw[start : start + _DRAW], "big")
+        value = draw % _CODES if draw < _BELOW else secrets.randbelow(_CODES)
+        digits = []
+        for _ in range(CODE_LENGTH):
+            value, digit = divmod(value, len(_ALPHABET))
+            digits.append(_ALPHABET[digit])
+        out.append("".join(digits))
+    return out
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,9 @@ class InteractionIn:
     occurred_at: datetime
     case_ref: str
     flags: frozenset[str] = frozenset()
+    # the number's time zone name and country, when the phone's check already worked them out
+    # (``schedule.place_of``); None: worked out from ``phone_e164`` when needed
+    place: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ class Invitation(Base):
     sent_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     reminders_queued_at: Mapped[datetime | None]  # its reminders were queued (``reminders``)
+    # a person first opened the link: the page's beacon or a POST from it, never a GET
+    opened_at: Mapped[datetime | None]
 
 
 class Message(Base):

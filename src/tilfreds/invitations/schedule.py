@@ -51,30 +51,53 @@ class SendWindow:
 
 def country_for(phone_e164: str) -> str:
     """The ISO country of a number ("NO"), or "" when it cannot be told."""
-    try:
-        number = phonenumbers.parse(phone_e164)
-    except phonenumbers.NumberParseException:
-        return ""
-    return phonenumbers.region_code_for_number(number) or ""
+    return place_for(phone_e164)[1]
 
 
 def zone_for(phone_e164: str) -> ZoneInfo:
     """The recipient's time zone, from the number's country."""
+    return zone_named(place_for(phone_e164)[0])
+
+
+def place_for(phone_e164: str) -> tuple[str, str]:
+    """The number's time zone name and ISO country ("" when it cannot be told), from one parse."""
     try:
         number = phonenumbers.parse(phone_e164)
     except phonenumbers.NumberParseException:
-        return ZoneInfo(DEFAULT_ZONE)
+        return DEFAULT_ZONE, ""
+    return place_of(number, phonenumbers.number_type(number))
+
+
+# country code -> the zones phonenumbers gives a number of a non-geographical type there: it
+# looks at the country code only for those (a mobile, outside the few countries whose mobile
+# numbers are geographical), so one lookup serves every such number of the country
+_COUNTRY_ZONES: dict[int, tuple[str, ...]] = {}
+
+
+def place_of(number: phonenumbers.PhoneNumber, kind: int) -> tuple[str, str]:
+    """The time zone name and ISO country of a parsed number of type ``kind`` (intake has both
+    from the phone's own check, so the number is parsed once). A country with several zones gets
+    the zone ``phonenumbers`` gives that number when it gives one, else its main zone."""
+    code = number.country_code or 0
     region = phonenumbers.region_code_for_number(number) or ""
-    zones = [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
-    if len(zones) == 1:
-        return _zone(zones[0])
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        zones: tuple[str, ...] = ()  # an invalid number: no zone of its own
+    elif phonenumbers.is_number_type_geographical(kind, code):
+        zones = tuple(phone_zones.time_zones_for_number(number))
+    elif code in _COUNTRY_ZONES:
+        zones = _COUNTRY_ZONES[code]
+    else:
+        zones = _COUNTRY_ZONES[code] = tuple(phone_zones.time_zones_for_number(number))
+    known = [z for z in zones if z != "Etc/Unknown"]
+    if len(known) == 1:
+        return known[0], region
     if region in MAIN_ZONES:
-        return _zone(MAIN_ZONES[region])
-    return _zone(sorted(zones)[0] if zones else DEFAULT_ZONE)
+        return MAIN_ZONES[region], region
+    return (sorted(known)[0] if known else DEFAULT_ZONE), region
 
 
 @cache
-def _zone(name: str) -> ZoneInfo:
+def zone_named(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 

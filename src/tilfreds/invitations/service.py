@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tilfreds.errors import NotFound
@@ -111,7 +111,12 @@ _LINK_LOCKED = _LINK.with_for_update(of=Invitation)
 _CLOSE = (
     update(Invitation)
     .where(Invitation.id == bindparam("the_invitation"))
-    .values(status=bindparam("new_status"), closed_at=bindparam("closed_now"))
+    .values(
+        status=bindparam("new_status"),
+        closed_at=bindparam("closed_now"),
+        # only a POST of the survey page closes a link this way: the person opened it
+        opened_at=func.coalesce(Invitation.opened_at, bindparam("closed_now")),
+    )
 )
 _CANCEL = (
     update(Message)
@@ -158,8 +163,9 @@ _CLOSE_AND_CANCEL = (
 
 
 def close_link(session: Session, link: Link, *, status: InvitationStatus, now: datetime) -> int:
-    """``close_invitation`` for an invitation read by ``find_link``: its row updated, then its
-    messages not yet handed over cancelled; one round trip on PostgreSQL, two elsewhere."""
+    """``close_invitation`` for an invitation read by ``find_link`` (the respondent answered or
+    declined on the page): its row updated, marked opened if it was not yet (``opened.py``), then
+    its messages not yet handed over cancelled; one round trip on PostgreSQL, two elsewhere."""
     conn = session.connection()
     params = {"the_invitation": link.id, "new_status": status, "closed_now": now}
     why = {"why": f"invitation_{status}"}

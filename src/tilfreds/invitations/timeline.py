@@ -46,18 +46,25 @@ class InteractionState:
     skip_reasons: list[str]
     invitation_status: str | None
     expires_at: datetime | None
+    opened_at: datetime | None  # a person opened the link (its beacon, an answer, a decline)
     messages: list[MessageState]
 
 
 def interaction_state(session: Session, external_id: str) -> InteractionState:
     row = session.execute(
-        select(Interaction, Invitation.id, Invitation.status, Invitation.expires_at)
+        select(
+            Interaction,
+            Invitation.id,
+            Invitation.status,
+            Invitation.expires_at,
+            Invitation.opened_at,
+        )
         .outerjoin(Invitation, Invitation.interaction_id == Interaction.id)
         .where(Interaction.external_id == external_id)
     ).first()
     if row is None:
         raise NotFound("no interaction with that external_id", field="external_id")
-    interaction, invitation_id, invitation_status, expires_at = row
+    interaction, invitation_id, invitation_status, expires_at, opened_at = row
     messages = (
         session.execute(
             select(Message).where(Message.invitation_id == invitation_id).order_by(Message.id)
@@ -83,6 +90,7 @@ def interaction_state(session: Session, external_id: str) -> InteractionState:
         skip_reasons=interaction.skip_reasons.split(",") if interaction.skip_reasons else [],
         invitation_status=invitation_status,
         expires_at=expires_at,
+        opened_at=opened_at,
         messages=[
             MessageState(
                 id=m.id,

@@ -14,8 +14,9 @@ _MOBILE_TYPES = {
 _LOCALE_ALIASES = {"no": "nb", "nob": "nb", "nno": "nn", "swe": "sv", "dan": "da", "fin": "fi"}
 
 
-def normalise_phone(raw: str, *, region: str) -> str:
-    """The number in E.164, or InvalidInput saying why it cannot receive an SMS."""
+def parse_mobile(raw: str, *, region: str) -> tuple[phonenumbers.PhoneNumber, int]:
+    """The number and its type (mobile, or fixed line or mobile), or InvalidInput saying why it
+    cannot receive an SMS."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
@@ -27,7 +28,16 @@ def normalise_phone(raw: str, *, region: str) -> str:
         raise InvalidInput("phone is not a valid number", field="phone")
     if kind not in _MOBILE_TYPES:
         raise InvalidInput("phone is not a mobile number, so it cannot receive SMS", field="phone")
+    return number, kind
+
+
+def e164(number: phonenumbers.PhoneNumber) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_phone(raw: str, *, region: str) -> str:
+    """The number in E.164, or InvalidInput saying why it cannot receive an SMS."""
+    return e164(parse_mobile(raw, region=region)[0])
 
 
 def normalise_locale(raw: str) -> str:

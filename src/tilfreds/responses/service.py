@@ -189,6 +189,7 @@ def submit(
     )
     asked = form.get("lang", "")
     locale = asked if asked in SUPPORTED_LOCALES else link.locale
+    # closing also marks it opened: answering means the page was opened (the funnel)
     invitations.close_link(session, link, status=InvitationStatus.ANSWERED, now=now)
     stored = Submitted(
         id=_store(
@@ -226,6 +227,7 @@ def decline(session: Session, *, code: str, now: datetime) -> None:
     waiting for it (its reminders) is skipped. Nothing about the person's answers is stored."""
     link = invitations.find_link(session, code, lock=True)
     ensure_open(link, now=now)
+    # closing also marks it opened: declining means the page was opened (the funnel)
     invitations.close_link(session, link, status=InvitationStatus.DECLINED, now=now)
     audit.record(
         session,
