@@ -86,6 +86,9 @@ def parse_answers(definition: SurveyDefinition, form: Mapping[str, str]) -> dict
     return answers
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
 def _commit_without_waiting_for_disk(session: Session) -> None:
     """On PostgreSQL, this transaction's COMMIT returns before its WAL reaches the disk. Every
     answer appends to the audit chain, whose head is locked until COMMIT returns: waiting for
@@ -93,8 +96,9 @@ def _commit_without_waiting_for_disk(session: Session) -> None:
     second. A crash of the machine can lose the answers of the last few hundred milliseconds,
     each whole, with its audit entry (never the chain's consistency); the invitation is then
     still open and can be answered again."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_ASYNC_COMMIT)
 
 
 @dataclass(frozen=True)
