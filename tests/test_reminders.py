@@ -95,7 +95,8 @@ def test_p2_the_reminder_goes_out_with_the_link_and_how_to_object(
     [sms] = transport.sent
     with rt.db.read_only() as session:
         code = session.execute(select(Invitation.code)).scalar_one()
-    assert sms.body.startswith("Hei Person! Påminnelse:") and "STOPP" in sms.body
+    # the default survey's own reminder text, in the person's language
+    assert sms.body.startswith("Hei igjen! Vi vil gjerne høre") and "STOPP" in sms.body
     assert f"/s/{code}" in sms.body
     assert reminder_rows(rt) == [("submitted", None)]
 

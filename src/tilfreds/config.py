@@ -259,13 +259,20 @@ class Settings(BaseSettings):
         "in bytes.",
     )
 
-    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
-    worker_window: int = Field(
-        default=50,
+    worker_batch_size: int = Field(
+        default=500,
         ge=1,
         le=10_000,
-        description="Messages handed to the transport between two progress records: at most "
-        "this many are in doubt after a crash.",
+        description="Messages a worker takes and prepares in one transaction.",
+    )
+    worker_window: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Messages handed to the transport and not yet recorded, at most: at most "
+        "this many are in doubt after a crash. The worker sends in windows of half this, the "
+        "next on the wire while the last is recorded (a window of 1 is sent and recorded in "
+        "turn).",
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     worker_lease_seconds: int = Field(

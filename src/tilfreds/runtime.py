@@ -22,6 +22,7 @@ from tilfreds.config import SUPPORTED_LOCALES, Settings
 from tilfreds.crypto import Keys
 from tilfreds.db import Database
 from tilfreds.errors import ConfigurationError
+from tilfreds.invitations.conversation import ReplyContext
 from tilfreds.invitations.eligibility import CASE_FLAGS, FlagAction, Rules
 from tilfreds.invitations.inbound import receive_inbound
 from tilfreds.invitations.intake import Timing
@@ -54,8 +55,11 @@ CALLBACK_SECRET_FILE = "sms_callback.secret"  # noqa: S105 - a file name
 class DatabaseEvents:
     """Where a transport's receipts and replies go, one transaction per call (TransportEvents)."""
 
-    def __init__(self, db: Database, keys: Keys, clock: Clock, *, region: str) -> None:
+    def __init__(
+        self, db: Database, keys: Keys, clock: Clock, *, region: str, replies: ReplyContext
+    ) -> None:
         self._db, self._keys, self._clock, self._region = db, keys, clock, region
+        self._replies = replies
 
     def receipts(self, receipts: Sequence[Receipt]) -> None:
         if receipts:
@@ -66,7 +70,12 @@ class DatabaseEvents:
         if messages:
             with self._db.unit_of_work() as session:
                 receive_inbound(
-                    session, self._keys, messages, region=self._region, now=self._clock.now()
+                    session,
+                    self._keys,
+                    messages,
+                    region=self._region,
+                    now=self._clock.now(),
+                    replies=self._replies,
                 )
 
 
@@ -80,11 +89,27 @@ class Runtime:
 
     @property
     def events(self) -> DatabaseEvents:
-        return DatabaseEvents(self.db, self.keys, self.clock, region=self.settings.default_region)
+        return DatabaseEvents(
+            self.db,
+            self.keys,
+            self.clock,
+            region=self.settings.default_region,
+            replies=self.reply_context(),
+        )
 
     @property
     def dev_phone_enabled(self) -> bool:
         return self.transport.name == "dev"
+
+    def reply_context(self) -> ReplyContext:
+        """What reading replies as two-way survey answers needs."""
+        s = self.settings
+        return ReplyContext(
+            default_sender=s.sms_sender,
+            window=timedelta(hours=s.sms_reply_window_hours),
+            controller=s.controller_name,
+            notice_version=s.notice_version,
+        )
 
     def send_context(self) -> SendContext:
         s = self.settings

@@ -3,6 +3,7 @@
 from tilfreds import keyring
 from tilfreds.audit import models as audit_models
 from tilfreds.db import Base
+from tilfreds.invitations import conversation
 from tilfreds.invitations import models as invitation_models
 from tilfreds.operators import models as operator_models
 from tilfreds.people import models as people_models
@@ -12,6 +13,7 @@ from tilfreds.surveys import models as survey_models
 
 MODULES = (
     audit_models,
+    conversation,
     invitation_models,
     keyring,
     operator_models,

@@ -1,12 +1,15 @@
 """The send worker: claims due messages, re-checks them, hands them to the SMS transport.
 
 Run as ``tilfreds worker`` (any number of processes on PostgreSQL) or in-process by ``tilfreds
-serve`` on SQLite. A pass takes a batch, prepares it and marks its first window in flight (one
-transaction), then sends it one window at a time; between windows one transaction records what
-the transport said, marks the next window as in flight and renews the lease on the rest. So a
-crash leaves at most one window in doubt, and a slow batch is never claimed twice. While a
-backlog drains (the batch was full), the last window's outcomes are recorded by the transaction
-that takes the next batch: one commit fewer a batch (see docs/benchmarks.md).
+serve`` on SQLite. A pass takes a batch, prepares it and marks its first windows in flight (one
+transaction), then sends it one window at a time. The transaction that records a window's outcomes
+also marks a later window as in flight and renews the lease on the rest, and it runs on a recorder
+thread while the next window is on the wire (pipelined: the database's time and the provider's
+overlap). A message is marked in flight, and committed, before it is handed over; at most two
+windows (together ``worker_window`` messages) are in flight at once, so a crash leaves at most that
+many in doubt, and a slow batch is never claimed twice. While a backlog drains (the batch was
+full), the last window's outcomes are recorded by the transaction that takes the next batch: one
+commit fewer a batch (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import jobs, receipts, reminders
+from tilfreds.invitations import conversation, jobs, receipts, reminders
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.postpone import postpone
@@ -55,6 +60,8 @@ class Worker:
         # outcomes of a full batch's last window, recorded in the transaction that claims the
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
         self._unrecorded: dict[int, Answer] = {}
+        self._recorder_pool: ThreadPoolExecutor | None = None  # records while the next is sent
+        self._leased_until = datetime.min.replace(tzinfo=UTC)  # the batch's lease, renewed late
 
     @property
     def _lease(self) -> timedelta:
@@ -78,6 +85,7 @@ class Worker:
         try:
             self.flush()
         finally:
+            self._stop_recorder()
             self.rt.transport.close()
 
     def sweep(self) -> None:
@@ -92,6 +100,9 @@ class Worker:
             )
             expired = expire_overdue(session, now=now)
             reminders.queue_reminders(session, now=now)
+            conversation.close_idle(
+                session, idle=timedelta(hours=s.sms_reply_window_hours), now=now
+            )
             stray = receipts.unmatched(  # those that became stray since the last sweep
                 session,
                 older_than=now - UNMATCHED_AFTER,
@@ -130,9 +141,9 @@ class Worker:
         if time.monotonic() >= self._next_sweep:
             self.sweep()
             self._next_sweep = time.monotonic() + s.worker_sweep_seconds
-        # take the due messages, prepare them and lease them, the first window straight to in
-        # flight, in one transaction: a crash right after it leaves that window in doubt, as it
-        # would a moment later, once it is sending
+        # take the due messages, prepare them and lease them, the first windows straight to in
+        # flight, in one transaction: a crash right after it leaves them in doubt, as it would a
+        # moment later, once they are sending
         with rt.db.unit_of_work() as session:
             now = rt.clock.now()
             self._record(session, self._unrecorded, now=now)
@@ -140,16 +151,17 @@ class Worker:
                 session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now
             )
             ids = prepared.ids
+            size, ahead = self._window_plan()
             windows = [
-                prepared.sendable[i : i + s.worker_window]
-                for i in range(0, len(prepared.sendable), s.worker_window)
+                prepared.sendable[i : i + size] for i in range(0, len(prepared.sendable), size)
             ]
+            self._leased_until = now + self._lease
             ours = jobs.lease(
                 session,
                 worker_id=self.id,
                 ids=ids,
-                sending=window_ids(windows[0]) if windows else [],
-                lease_until=now + self._lease,
+                sending=[mid for w in windows[: 1 + ahead] for mid in window_ids(w)],
+                lease_until=self._leased_until,
             )
             jobs.record_unsendable(
                 session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
@@ -158,24 +170,82 @@ class Worker:
         self._unrecorded = {}
         if not ids:
             return Pass(0)
-        outcomes: dict[int, Answer] = {}
-        busy = False
-        for n, window in enumerate(windows):
-            not_taken = self._send(window, ours, outcomes)
-            if not not_taken and n == len(windows) - 1 and len(ids) == s.worker_batch_size:
-                self._unrecorded = outcomes  # more is due: the next pass records these first
-                break
-            with rt.db.unit_of_work() as session:
-                self._record(session, outcomes, now=rt.clock.now())
-                outcomes = {}
-                if not_taken:
-                    busy = True
-                    rest = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-                    jobs.release(session, worker_id=self.id, ids=not_taken, handed=True)
-                    jobs.release(session, worker_id=self.id, ids=rest, handed=False)
-                    break
-                ours = self._start(session, windows, n + 1)
+        busy = self._send_batch(windows, ours, ahead, full=len(ids) == s.worker_batch_size)
         return Pass(len(ids), busy=busy)
+
+    def _window_plan(self) -> tuple[int, int]:
+        """(messages a window, windows marked in flight ahead of the one being sent). Pipelined,
+        window n+1 is on the wire while window n's outcomes are recorded, so two windows are in
+        flight at once: each is half of ``worker_window``, which stays the most a crash can leave
+        in doubt. A window of one is sent and recorded in turn."""
+        window = self.rt.settings.worker_window
+        return (window // 2, 1) if window >= 2 else (window, 0)
+
+    def _send_batch(
+        self, windows: list[list[OutboundSms]], ours: set[int], ahead: int, *, full: bool
+    ) -> bool:
+        """Send the windows of a batch, each one's outcomes recorded by the transaction that also
+        marks window n+1+ahead in flight: on the recorder thread while the next window is sent
+        (pipelined), or before it (not). Returns whether the transport was busy."""
+        recording: Future[set[int]] | None = None
+        try:
+            for n, window in enumerate(windows):
+                outcomes: dict[int, Answer] = {}
+                not_taken = self._send(window, ours, outcomes)
+                if recording is not None:  # window n-1 recorded, window n+ahead in flight
+                    ours |= recording.result()
+                    recording = None
+                if not_taken:
+                    self._give_back(windows, n, not_taken, outcomes, ahead)
+                    return True
+                if n == len(windows) - 1 and full:
+                    self._unrecorded = outcomes  # more is due: the next pass records these first
+                    return False
+                step = partial(self._step, windows, n + 1 + ahead, outcomes)
+                if ahead:
+                    recording = self._recorder().submit(step)
+                else:
+                    ours |= step()
+            return False
+        finally:
+            if recording is not None:
+                recording.result()
+
+    def _step(
+        self, windows: list[list[OutboundSms]], n: int, answers: dict[int, Answer]
+    ) -> set[int]:
+        """One transaction: record these outcomes, mark window ``n`` in flight and renew the lease
+        on the windows after it; returns the ids of window ``n`` that may go out."""
+        with self.rt.db.unit_of_work() as session:
+            self._record(session, answers, now=self.rt.clock.now())
+            return self._start(session, windows, n)
+
+    def _give_back(
+        self,
+        windows: list[list[OutboundSms]],
+        n: int,
+        not_taken: list[int],
+        answers: dict[int, Answer],
+        ahead: int,
+    ) -> None:
+        """The transport was busy at window ``n``: record what it did take, and give the rest
+        back to the queue (those marked in flight ahead undo their attempt: never handed)."""
+        marked = [int(sms.reference) for w in windows[n + 1 : n + 1 + ahead] for sms in w]
+        rest = [int(sms.reference) for w in windows[n + 1 + ahead :] for sms in w]
+        with self.rt.db.unit_of_work() as session:
+            self._record(session, answers, now=self.rt.clock.now())
+            jobs.release(session, worker_id=self.id, ids=not_taken + marked, handed=True)
+            jobs.release(session, worker_id=self.id, ids=rest, handed=False)
+
+    def _recorder(self) -> ThreadPoolExecutor:
+        if self._recorder_pool is None:
+            self._recorder_pool = ThreadPoolExecutor(1, thread_name_prefix="worker-record")
+        return self._recorder_pool
+
+    def _stop_recorder(self) -> None:
+        if self._recorder_pool is not None:
+            self._recorder_pool.shutdown()
+            self._recorder_pool = None
 
     def _record(self, session: Session, answers: dict[int, Answer], *, now: datetime) -> None:
         if answers:
@@ -196,12 +266,16 @@ class Worker:
             self._unrecorded = {}
 
     def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
-        """Mark window ``n`` as in flight and renew the lease on the windows after it."""
+        """Mark window ``n`` as in flight; renew the lease on the windows after it once half of
+        it has run out (a slow provider; mostly a batch is sent long before)."""
         if n >= len(windows):
             return set()
-        lease_until = self.rt.clock.now() + self._lease
-        later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-        jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+        now = self.rt.clock.now()
+        lease_until = now + self._lease
+        if now + self._lease / 2 >= self._leased_until:
+            later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+            jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+            self._leased_until = lease_until
         return jobs.start_sending(
             session,
             worker_id=self.id,
@@ -258,6 +332,7 @@ class Worker:
                 self._wait(result.busy, time.sleep)
         finally:
             self.flush()
+            self._stop_recorder()  # its thread is started again by the next pass, if any
         return total
 
     def run(self, stop: threading.Event) -> None:

@@ -13,12 +13,15 @@ import pytest
 from tests.peers.flow import (
     check_invitation_arrived_whole,
     check_replies,
+    check_two_way,
     invite,
+    long_invitation,
     status_of,
     wait,
 )
 from tests.peers.jasmin import Jasmin
 from tests.test_smpp import Recorder
+from tests.two_way import use_two_way_survey
 from tilfreds.config import Settings
 from tilfreds.runtime import Runtime
 from tilfreds.sms.smpp import SmppTransport, build
@@ -109,11 +112,29 @@ def test_p3_p7_the_worker_through_jasmin_sends_whole_gets_delivered_and_replies_
     rt.transport = build(jasmin_settings(jasmin))
     worker = Worker(rt)
     try:
+        survey = long_invitation(rt)
         sent, answered = invite(rt, 1), invite(rt, 2)
         objecting = invite(rt, 3, delay=timedelta(days=1))  # still waiting at the STOPP
         assert worker.drain() == 2
-        check_invitation_arrived_whole(jasmin.smsc, sent)
+        check_invitation_arrived_whole(jasmin.smsc, sent, survey)
         assert wait(lambda: status_of(rt, sent)[1] == "delivered"), status_of(rt, sent)
         check_replies(rt, jasmin.smsc, answered=answered, objecting=objecting)
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_p4_p7_p8_a_two_way_survey_answered_by_replies_through_jasmin(
+    rt: Runtime, jasmin: Jasmin
+) -> None:
+    """A whole conversation over the worker's SMPP session (a garbled reply asked again, "4"
+    recorded as the score) and another stopped midway by STOPP."""
+    rt.transport = build(jasmin_settings(jasmin))
+    use_two_way_survey(rt)
+    worker = Worker(rt)
+    try:
+        answering, objecting = invite(rt, 21), invite(rt, 22)
+        assert worker.drain() == 2
+        check_two_way(rt, jasmin.smsc, worker, answering=answering, objecting=objecting)
     finally:
         worker.close()

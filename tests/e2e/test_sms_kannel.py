@@ -5,8 +5,9 @@ to tilfreds' callback route (tilfreds sends the parts itself, each with its own 
 asks a receipt for the first part only of a text it splits), and failed, with the SMSC's error
 code, when one part is undeliverable. Replies "4" and "STOPP" injected at the SMSC come to the
 route through Kannel's MO get-url and reach the invitations domain: the STOPP number is suppressed
-and its waiting message cancelled (P3, P7). Skipped without Kannel, unless TILFREDS_REQUIRE_PEERS=1
-(CI)."""
+and its waiting message cancelled (P3, P7). A two-way survey is answered through Kannel, "4"
+recorded as the score, a garbled reply asked again, STOPP midway (P4, P7, P8). Skipped without
+Kannel, unless TILFREDS_REQUIRE_PEERS=1 (CI)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,16 @@ from sqlalchemy import select
 from tests.peers.flow import (
     check_invitation_arrived_whole,
     check_replies,
+    check_two_way,
     invite,
+    long_invitation,
     serving,
     status_of,
     wait,
 )
 from tests.peers.kannel import PORT_BASE, Ports, simulator, start_kannel
 from tests.peers.smsc import Smsc
+from tests.two_way import use_two_way_survey
 from tilfreds.invitations.models import Invitation, Message, MessagePart
 from tilfreds.people.models import Interaction
 from tilfreds.runtime import Runtime
@@ -90,10 +94,11 @@ def test_p3_p7_through_kannel_sent_whole_delivered_by_every_part_and_replies_rea
 ) -> None:
     smsc.held_part = 2  # the second part's receipt waits until the first one is recorded
     with sending_through_kannel(rt, smsc, tmp_path) as worker:
+        survey = long_invitation(rt)
         sent, answered = invite(rt, 1), invite(rt, 2)
         objecting = invite(rt, 3, delay=timedelta(days=1))  # still waiting at the STOPP
         assert worker.drain() == 2
-        check_invitation_arrived_whole(smsc, sent)
+        check_invitation_arrived_whole(smsc, sent, survey)
         first_delivered = wait(lambda: message_of(rt, sent)[2].get("1") == "delivered")
         assert first_delivered, message_of(rt, sent)
         assert message_of(rt, sent) == ("submitted", None, {"1": "delivered", "2": "enroute"})
@@ -109,9 +114,21 @@ def test_p3_through_kannel_one_undeliverable_part_fails_the_message_with_its_cod
 ) -> None:
     smsc.undeliverable_part = 2
     with sending_through_kannel(rt, smsc, tmp_path) as worker:
+        survey = long_invitation(rt)
         sent = invite(rt, 1)
         assert worker.drain() == 1
-        check_invitation_arrived_whole(smsc, sent)
+        check_invitation_arrived_whole(smsc, sent, survey)
         assert wait(lambda: status_of(rt, sent)[1] == "failed"), message_of(rt, sent)
         assert wait(lambda: message_of(rt, sent)[2].get("1") == "delivered")
         assert message_of(rt, sent) == ("failed", "001", {"1": "delivered", "2": "failed"})
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_p4_p7_p8_a_two_way_survey_answered_by_replies_through_kannel(
+    rt: Runtime, smsc: Smsc, tmp_path: Path
+) -> None:
+    use_two_way_survey(rt)
+    with sending_through_kannel(rt, smsc, tmp_path) as worker:
+        answering, objecting = invite(rt, 21), invite(rt, 22)
+        assert worker.drain() == 2
+        check_two_way(rt, smsc, worker, answering=answering, objecting=objecting)

@@ -152,8 +152,9 @@ class InboundIn(BaseModel):
 
 
 class InboundOut(BaseModel):
-    """What the reply was taken as. Not how many invitations it closed: that would tell anyone who
-    can post here whether a number has open invitations."""
+    """What the reply was taken as: "objection" or "reply". Not how many invitations it closed,
+    nor how a two-way survey took it: that would tell anyone who can post here whether a number
+    has open invitations (the dev phone shows what was sent back)."""
 
     outcome: str
 
@@ -178,5 +179,6 @@ def dev_inbound(payload: InboundIn, request: Request, rt: RuntimeDep) -> Inbound
             our_number=rt.settings.sms_sender,
             text=payload.text,
             now=now,
+            replies=rt.reply_context(),
         )
-    return InboundOut(outcome=outcome.kind)
+    return InboundOut(outcome="objection" if outcome.kind == "objection" else "reply")

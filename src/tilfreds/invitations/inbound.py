@@ -1,8 +1,9 @@
-"""Replies from phones. For now one kind matters: an objection (STOPP, STOP, NEI ...), from any
-number to any of our numbers, which puts the number on the suppression list and ends everything
-still open or waiting for it (P7). Each inbound message counts once, however often the provider
-delivers it. Two-way answers come later; ``conversation_for`` finds the conversation a reply
-belongs to.
+"""Replies from phones. A stop word (STOPP, STOP, AVSLUTT, ...) from any number to any of our
+numbers is an objection at any point: it puts the number on the suppression list and ends
+everything still open or waiting for it, a two-way conversation too (P7). Any other reply that
+``conversation_for`` matches to a two-way survey's conversation is an answer in it
+(``conversation.reply``); inside one, "Nei" is an answer, outside one an objection. Each inbound
+message counts once, however often the provider delivers it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 from tilfreds.crypto import Keys
 from tilfreds.db import insert_new
 from tilfreds.errors import TilfredsError
+from tilfreds.invitations import conversation
+from tilfreds.invitations.conversation import ReplyContext
 from tilfreds.invitations.models import InboundSeen, Invitation, Message
 from tilfreds.invitations.objection import confirm_objection
 from tilfreds.invitations.replies import is_objection
@@ -35,13 +38,39 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InboundOutcome:
-    kind: str  # "objection" or "unhandled"
+    # "objection", "unhandled", or in a two-way conversation: "answer", "reask", "answered",
+    # "ended", "closed" (conversation.reply)
+    kind: str
     closed_invitations: int = 0
 
 
 def receive_sms(
-    session: Session, keys: Keys, *, phone_e164: str, text: str, now: datetime
+    session: Session,
+    keys: Keys,
+    *,
+    phone_e164: str,
+    text: str,
+    now: datetime,
+    our_number: str | None = None,
+    replies: ReplyContext | None = None,
 ) -> InboundOutcome:
+    """Handle one reply. Without ``our_number`` and ``replies`` only objections are read."""
+    if (
+        replies is not None
+        and our_number is not None
+        and not is_objection(text, in_conversation=True)
+    ):
+        match = conversation_for(
+            session, keys, phone_e164=phone_e164, our_number=our_number,
+            default_sender=replies.default_sender, window=replies.window, now=now,
+        )  # fmt: skip
+        if match is not None:
+            kind = conversation.reply(
+                session, keys, invitation_id=match.invitation_id, phone_e164=phone_e164,
+                text=text, ctx=replies, now=now,
+            )  # fmt: skip
+            if kind is not None:
+                return InboundOutcome(kind)
     if not is_objection(text):
         return InboundOutcome("unhandled")
     indexes = keys.blind_indexes(phone_e164)
@@ -52,21 +81,38 @@ def receive_sms(
     closed = close_for_people(
         session, person_ids, status=InvitationStatus.OBJECTED, reason="objection", now=now
     )
+    conversation.close_for_people(session, person_ids, now=now)
     if added:
         confirm_objection(session, keys, phone_e164=phone_e164, person_ids=person_ids, now=now)
     return InboundOutcome("objection", closed_invitations=closed)
 
 
 def receive_dev_reply(
-    session: Session, keys: Keys, *, phone_e164: str, our_number: str, text: str, now: datetime
+    session: Session,
+    keys: Keys,
+    *,
+    phone_e164: str,
+    our_number: str,
+    text: str,
+    now: datetime,
+    replies: ReplyContext | None = None,
 ) -> InboundOutcome:
     """A reply typed on the dev phone: shown in its conversation, then handled like any SMS."""
     dev.record_inbound(session, keys, phone=phone_e164, to=our_number, text=text[:1600], now=now)
-    return receive_sms(session, keys, phone_e164=phone_e164, text=text, now=now)
+    return receive_sms(
+        session, keys, phone_e164=phone_e164, text=text, now=now, our_number=our_number,
+        replies=replies,
+    )  # fmt: skip
 
 
 def receive_inbound(
-    session: Session, keys: Keys, messages: Sequence[InboundSms], *, region: str, now: datetime
+    session: Session,
+    keys: Keys,
+    messages: Sequence[InboundSms],
+    *,
+    region: str,
+    now: datetime,
+    replies: ReplyContext | None = None,
 ) -> list[InboundOutcome]:
     """Inbound messages from a transport; one already handled (same transport and provider id)
     is skipped, and one that cannot be handled (a sender that is no mobile number) is logged
@@ -80,7 +126,15 @@ def receive_inbound(
                     continue
                 phone = _e164(sms.sender, region=region)
                 outcomes.append(
-                    receive_sms(session, keys, phone_e164=phone, text=sms.text, now=now)
+                    receive_sms(
+                        session,
+                        keys,
+                        phone_e164=phone,
+                        text=sms.text,
+                        now=now,
+                        our_number=sms.to,
+                        replies=replies,
+                    )
                 )
         except TilfredsError as exc:
             log.warning("inbound SMS over %s not handled: %s", sms.transport, exc.message)

@@ -24,15 +24,17 @@ def queue_message(
     to: str | None = None,
     body: str | None = None,
     send_after: datetime | None = None,
+    invitation_id: int | None = None,
 ) -> int:
     """Queue one SMS and return its id. Exactly one of ``person_id`` and ``to`` names the
-    recipient."""
+    recipient; ``invitation_id`` ties it to an invitation (a two-way survey's next question)."""
     if (person_id is None) == (to is None):
         raise ValueError("a message goes to a person or to a number, not both or neither")
     values: dict[str, object] = {
         "purpose": purpose,
         "status": MessageStatus.QUEUED,
         "person_id": person_id,
+        "invitation_id": invitation_id,
         "send_after": send_after or now,
         "attempts": 0,
         "created_at": now,

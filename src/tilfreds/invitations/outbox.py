@@ -23,16 +23,13 @@ from tilfreds.invitations.eligibility import MessageFacts, Rules, Skip, at_send
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.schedule import SendWindow, country_for, next_opening, zone_for
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
-from tilfreds.invitations.texts import (
-    invitation_sms,
-    locale_for_country,
-    objection_confirmation_sms,
-    reminder_sms,
-)
+from tilfreds.invitations.texts import locale_for_country, objection_confirmation_sms, survey_sms
 from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
 from tilfreds.sms.transport import OutboundSms
+from tilfreds.surveys.definition import SurveyDefinition
 from tilfreds.surveys.models import Survey
+from tilfreds.surveys.service import latest_definitions
 
 # purposes an objection stops (P7); a confirmation of the objection itself, a code or a notice
 # the person asked for still reach them
@@ -64,6 +61,8 @@ class _Row:
     code: str | None
     locale: str
     name: str
+    # the newest version of its survey, for invitations and reminders (its own SMS texts)
+    survey: SurveyDefinition | None = None
 
 
 Renderer = Callable[[_Row, SendContext], str]
@@ -74,15 +73,17 @@ def _link(row: _Row, ctx: SendContext) -> str:
 
 
 def _invitation(row: _Row, ctx: SendContext) -> str:
-    return invitation_sms(
-        locale=row.locale, name=row.name, controller=ctx.controller, link=_link(row, ctx)
-    )
+    return survey_sms(
+        row.survey, "invitation", locale=row.locale, name=row.name, controller=ctx.controller,
+        link=_link(row, ctx),
+    )  # fmt: skip
 
 
 def _reminder(row: _Row, ctx: SendContext) -> str:
-    return reminder_sms(
-        locale=row.locale, name=row.name, controller=ctx.controller, link=_link(row, ctx)
-    )
+    return survey_sms(
+        row.survey, "reminder", locale=row.locale, name=row.name, controller=ctx.controller,
+        link=_link(row, ctx),
+    )  # fmt: skip
 
 
 def _objection_confirmation(row: _Row, ctx: SendContext) -> str:
@@ -138,6 +139,7 @@ def _joined() -> Any:
         surveyed_since.label("surveyed_since"),
         s.id.label("suppression_id"),
         _surveys.c.sender,
+        i.survey_id,
     ).select_from(
         _messages.outerjoin(_invitations, i.id == m.invitation_id)
         .outerjoin(_surveys, _surveys.c.id == i.survey_id)
@@ -187,6 +189,10 @@ def _decide(
     session: Session, keys: Keys, rows: Sequence[Any], *, ctx: SendContext, now: datetime
 ) -> Prepared:
     out = Prepared(ids=[r.id for r in rows])
+    # the render hook: each survey's texts, loaded once for the batch
+    surveys = latest_definitions(
+        session, {r.survey_id for r in rows if r.survey_id is not None and r.purpose in WINDOWED}
+    )
     purposes: dict[int, MessagePurpose] = {}
     invited: set[int] = set()  # people an invitation of this batch goes to
     for r in rows:
@@ -208,7 +214,7 @@ def _decide(
             out.skipped[r.id] = ",".join(decision.reasons)
             continue
         try:
-            sms = _render(keys, r, ctx)
+            sms = _render(keys, r, ctx, surveys.get(r.survey_id))
         except UndecryptableError as exc:
             out.failed[r.id] = f"cannot open its stored data: {exc}"
             continue
@@ -251,7 +257,9 @@ def _opening(r: Any, to: str, ctx: SendContext, *, now: datetime) -> datetime:
     )
 
 
-def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of prepare's query
+def _render(  # r: a row of prepare's query
+    keys: Keys, r: Any, ctx: SendContext, survey: SurveyDefinition | None
+) -> OutboundSms:
     if r.phone_cipher is not None:
         to = keys.decrypt(r.phone_cipher, context=context("people", "phone", r.phone_index))
         name = keys.decrypt(r.name_cipher, context=context("people", "name", r.phone_index))
@@ -260,7 +268,7 @@ def _render(keys: Keys, r: Any, ctx: SendContext) -> OutboundSms:  # r: a row of
     else:
         raise UndecryptableError("it has no recipient")
     locale = r.locale or locale_for_country(country_for(to))
-    row = _Row(id=r.id, purpose=r.purpose, code=r.code, locale=locale, name=name)
+    row = _Row(id=r.id, purpose=r.purpose, code=r.code, locale=locale, name=name, survey=survey)
     if r.body_cipher is not None:
         body = keys.decrypt(r.body_cipher, context=context("messages", "body", r.id))
     elif r.purpose in RENDERERS:

@@ -19,13 +19,28 @@ messages, whatever the batch's size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tilfreds.db import ids_in
@@ -63,6 +78,63 @@ def _upsert(session: Session) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(_parts)
 
 
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def unnest(**columns: Any) -> Any:
+    """PostgreSQL: rows bound as one array a column and read back as the derived table ``v``:
+    one statement text whatever the number of rows (psycopg parses it once, the server keeps it
+    prepared), and no per-row parameter work in Python, where an executemany of the same rows
+    spends most of its time."""
+    arrays = (sql_cast(bindparam(name), ARRAY(kind)) for name, kind in columns.items())
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
+
+
+def _upsert_rows(
+    session: Session,
+    arrays: Any,
+    each: Callable[[Any], Any],
+    columns: dict[str, list[Any]],
+    **same: Any,
+) -> Sequence[Any]:
+    """Upsert rows given column by column, with the values ``same`` for every row: on
+    PostgreSQL as one array a column (the ``arrays`` statement), elsewhere as an executemany of
+    ``each`` (SQLite runs in this process: a row costs no round trip)."""
+    if _postgres(session):
+        return session.execute(arrays, {**columns, **same}).all()
+    given = zip(*columns.values(), strict=True)
+    rows = [dict(zip(columns, values, strict=True)) | same for values in given]
+    return session.execute(each(_upsert(session)), rows).all()
+
+
+def _record_statement(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=["transport", "provider_id"],
+        set_={
+            "state": insert.excluded.state,
+            "error_code": func.coalesce(insert.excluded.error_code, _parts.c.error_code),
+            "state_at": insert.excluded.state_at,
+        },
+        where=_rank(insert.excluded.state) > _rank(_parts.c.state),
+    ).returning(_parts.c.message_id, _parts.c.transport, _parts.c.provider_id)
+
+
+@cache
+def _record_statement_pg() -> Any:
+    """The receipts' upsert on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
+    v = unnest(
+        transport=String,
+        provider_id=String,
+        state=String,
+        error_code=String,
+        state_at=DateTime(timezone=True),
+    )
+    columns = ["transport", "provider_id", "state", "error_code", "state_at", "created_at"]
+    rows = select(*(v.c[c] for c in columns[:-1]), bindparam("created_at", type_=DateTime(True)))
+    return _record_statement(postgresql.insert(_parts).from_select(columns, rows))
+
+
 def record_receipts(
     session: Session, receipts: Sequence[Receipt], *, now: datetime
 ) -> ReceiptsRecorded:
@@ -75,32 +147,25 @@ def record_receipts(
             best[key] = r
     if not best:
         return ReceiptsRecorded(0, 0, 0)
-    insert = _upsert(session)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["transport", "provider_id"],
-        set_={
-            "state": insert.excluded.state,
-            "error_code": func.coalesce(insert.excluded.error_code, _parts.c.error_code),
-            "state_at": insert.excluded.state_at,
+    rows = [  # in key order: the lock order
+        (transport, provider_id, r.state.value, r.error_code[:40] if r.error_code else None, r)
+        for (transport, provider_id), r in sorted(best.items())
+    ]
+    found = _upsert_rows(
+        session,
+        _record_statement_pg(),
+        _record_statement,
+        {
+            "transport": [row[0] for row in rows],
+            "provider_id": [row[1] for row in rows],
+            "state": [row[2] for row in rows],
+            "error_code": [row[3] for row in rows],
+            "state_at": [row[4].at or now for row in rows],
         },
-        where=_rank(insert.excluded.state) > _rank(_parts.c.state),
-    ).returning(_parts.c.message_id, _parts.c.transport, _parts.c.provider_id)
-    rows = session.execute(
-        stmt,
-        [
-            {
-                "transport": transport,
-                "provider_id": provider_id,
-                "state": r.state.value,
-                "error_code": r.error_code[:40] if r.error_code else None,
-                "state_at": r.at or now,
-                "created_at": now,
-            }
-            for (transport, provider_id), r in sorted(best.items())  # the lock order
-        ],
-    ).all()
-    messages = {mid for mid, _, _ in rows if mid is not None}
-    strangers = {(t, pid): best[t, pid].reference for mid, t, pid in rows if mid is None}
+        created_at=now,
+    )
+    messages = {mid for mid, _, _ in found if mid is not None}
+    strangers = {(t, pid): best[t, pid].reference for mid, t, pid in found if mid is None}
     claimed = _claim_by_reference(session, strangers)
     messages |= set(claimed.values())
     unknown = len(strangers) - len(claimed)
@@ -108,7 +173,7 @@ def record_receipts(
         log.debug(
             "%d receipts for ids no message has yet; kept to apply when they show up", unknown
         )
-    return ReceiptsRecorded(changed=len(rows), unknown=unknown, settled=settle(session, messages))
+    return ReceiptsRecorded(changed=len(found), unknown=unknown, settled=settle(session, messages))
 
 
 def _claim_by_reference(
@@ -146,6 +211,28 @@ def _claim_by_reference(
     return claimed
 
 
+def _link_statement(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=["transport", "provider_id"],
+        set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
+    ).returning(_parts.c.message_id, _parts.c.state)
+
+
+@cache
+def _link_statement_pg() -> Any:
+    """Linking a window's ids on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
+    v = unnest(provider_id=String, message_id=Integer, part=Integer)
+    columns = ["transport", "provider_id", "message_id", "part", "created_at"]
+    rows = select(
+        bindparam("transport", type_=String),
+        v.c.provider_id,
+        v.c.message_id,
+        v.c.part,
+        bindparam("created_at", type_=DateTime(True)),
+    )
+    return _link_statement(postgresql.insert(_parts).from_select(columns, rows))
+
+
 def link_parts(
     session: Session, *, transport: str, submitted: Mapping[int, Submitted], now: datetime
 ) -> set[int]:
@@ -153,30 +240,24 @@ def link_parts(
     receipt had already come (to ``settle`` once their status is recorded)."""
     if not submitted:
         return set()
-    insert = _upsert(session)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["transport", "provider_id"],
-        set_={"message_id": insert.excluded.message_id, "part": insert.excluded.part},
-    ).returning(_parts.c.message_id, _parts.c.state)
     given = {  # an id given twice (a provider's quirk) is kept once: one row per id
         pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
     }
     rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
-    early = session.execute(
-        stmt,
-        [
-            {
-                "transport": transport,
-                "provider_id": pid,
-                "message_id": mid,
-                "part": n,
-                "created_at": now,
-            }
-            for pid, mid, n in rows
-        ],
-    ).all()
+    early = _upsert_rows(
+        session,
+        _link_statement_pg(),
+        _link_statement,
+        {
+            "provider_id": [pid for pid, _, _ in rows],
+            "message_id": [mid for _, mid, _ in rows],
+            "part": [n for _, _, n in rows],
+        },
+        transport=transport,
+        created_at=now,
+    )
     return {mid for mid, state in early if state is not None}
 
 
@@ -219,24 +300,33 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
         if status is not None:
             verdicts.setdefault(status, []).append({"mid": mid, "at": at or now, "code": code})
     for status, rows in verdicts.items():
-        final = status != M.DELIVERED
-        # delivered settles any of them; failed or expired only one not yet final
-        may = SETTLEABLE[:2] if final else SETTLEABLE
-        stmt = (
-            update(_messages)
-            .where(m.id == bindparam("mid"), or_(*(m.status == s for s in may)))  # executemany
-            .values(
-                status=status,
-                lease_until=None,
-                **(
-                    {"failed_at": bindparam("at"), "error_code": bindparam("code")}
-                    if final
-                    else {"delivered_at": bindparam("at")}
-                ),
-            )
+        session.execute(
+            _verdict_statement(postgres, status),
+            {key: [row[key] for row in rows] for key in ("mid", "at", "code")}
+            if postgres
+            else rows,
         )
-        session.execute(stmt, rows)
     return sum(len(rows) for rows in verdicts.values())
+
+
+@cache
+def _verdict_statement(postgres: bool, status: MessageStatus) -> Any:
+    """Settle messages to ``status``: delivered settles any of them, failed or expired only one
+    not yet final. On PostgreSQL the rows come as arrays (``unnest``), else as an executemany."""
+    m = _messages.c
+    final = status != M.DELIVERED
+    may = SETTLEABLE[:2] if final else SETTLEABLE
+    if postgres:
+        v = unnest(mid=Integer, at=DateTime(timezone=True), code=String)
+        match, at, code = m.id == v.c.mid, v.c.at, v.c.code
+    else:
+        match, at, code = m.id == bindparam("mid"), bindparam("at"), bindparam("code")
+    values = {"failed_at": at, "error_code": code} if final else {"delivered_at": at}
+    return (
+        update(_messages)
+        .where(match, or_(*(m.status == s for s in may)))
+        .values(status=status, lease_until=None, **values)
+    )
 
 
 def unmatched(session: Session, *, older_than: datetime, newer_than: datetime | None = None) -> int:

@@ -18,8 +18,9 @@ objection: a person has to read those. The lists, by language (one list: people 
   OPTOUT, OPT OUT, and NO; politeness PLEASE, PLS, PLZ, THANKS, THANK YOU, MANY THANKS, THX, HI,
   HELLO, OK, OKAY
 
-NEI, NEJ, EI and NO are objections while no two-way conversation exists; when one does, a later
-issue makes "Nei" an answer inside it.
+NEI, NEJ, EI and NO are objections while no two-way conversation is open; inside one they are
+answers (``in_conversation``): "Nei" to "May we contact you?" says no to that question only, and a
+"no" no question can take is asked again, with how to stop.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ POLITE_PHRASES = _phrases(
     "ok", "okay",
 )  # fmt: skip
 
+# the bare "no" of each language: an answer inside a two-way conversation, not an objection
+NO_WORDS = _phrases("nei", "nej", "ei", "no")
 _LONGEST = max(len(p) for p in STOP_PHRASES | POLITE_PHRASES)
 
 
@@ -73,8 +76,10 @@ def words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", visible).casefold())
 
 
-def is_objection(text: str) -> bool:
-    """True when the reply is made of stop phrases and politeness only, with at least one stop."""
+def is_objection(text: str, *, in_conversation: bool = False) -> bool:
+    """True when the reply is made of stop phrases and politeness only, with at least one stop;
+    ``in_conversation``: a bare no is no stop phrase."""
+    stops = STOP_PHRASES - NO_WORDS if in_conversation else STOP_PHRASES
     tokens = words(text)
     # reachable[i]: the first i words split into known phrases; the value says whether a stop
     # phrase was among them (True wins). A table, not a greedy scan, so no phrase can hide another.
@@ -84,8 +89,8 @@ def is_objection(text: str) -> bool:
             continue
         for size in range(1, min(_LONGEST, len(tokens) - start) + 1):
             phrase = tuple(tokens[start : start + size])
-            if phrase in STOP_PHRASES or phrase in POLITE_PHRASES:
+            if phrase in stops or phrase in POLITE_PHRASES:
                 end = start + size
-                stop = reachable[start] or phrase in STOP_PHRASES
+                stop = reachable[start] or phrase in stops
                 reachable[end] = reachable.get(end, False) or stop
     return reachable.get(len(tokens), False)

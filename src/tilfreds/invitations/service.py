@@ -114,7 +114,7 @@ _CLOSE = (
     .values(
         status=bindparam("new_status"),
         closed_at=bindparam("closed_now"),
-        # only a POST of the survey page closes a link this way: the person opened it
+        # only an answer or a decline closes a link this way: the person opened it (the funnel)
         opened_at=func.coalesce(Invitation.opened_at, bindparam("closed_now")),
     )
 )
@@ -162,17 +162,19 @@ _CLOSE_AND_CANCEL = (
 )  # fmt: skip
 
 
-def close_link(session: Session, link: Link, *, status: InvitationStatus, now: datetime) -> int:
-    """``close_invitation`` for an invitation read by ``find_link`` (the respondent answered or
-    declined on the page): its row updated, marked opened if it was not yet (``opened.py``), then
+def close_link(
+    session: Session, invitation_id: int, *, status: InvitationStatus, now: datetime
+) -> int:
+    """``close_invitation`` for an invitation whose row the caller holds locked (the respondent
+    answered or declined): its row updated, marked opened if it was not yet (``opened.py``), then
     its messages not yet handed over cancelled; one round trip on PostgreSQL, two elsewhere."""
     conn = session.connection()
-    params = {"the_invitation": link.id, "new_status": status, "closed_now": now}
+    params = {"the_invitation": invitation_id, "new_status": status, "closed_now": now}
     why = {"why": f"invitation_{status}"}
     if conn.dialect.name == "postgresql":
         return len(conn.execute(_CLOSE_AND_CANCEL, params | why).all())
     conn.execute(_CLOSE, params)
-    result = conn.execute(_CANCEL, {"the_invitation": link.id} | why)
+    result = conn.execute(_CANCEL, {"the_invitation": invitation_id} | why)
     return int(result.rowcount or 0)
 
 

@@ -19,6 +19,7 @@ from tilfreds.errors import Conflict, Gone, InvalidInput, NotFound
 from tilfreds.invitations import service as invitations
 from tilfreds.invitations.states import InvitationStatus, is_open
 from tilfreds.responses.models import Answer, Response
+from tilfreds.surveys import service as surveys
 from tilfreds.surveys.definition import SurveyDefinition
 from tilfreds.surveys.frozen import FrozenVersion, frozen_version
 from tilfreds.surveys.kinds import Consent, Value
@@ -187,33 +188,80 @@ def submit(
     values = parse_answers(published.definition, form)
     if not values:  # skipping every question is not an answer; declining has its own form
         raise InvalidInput("answer at least one question", field="answers")
+    return _record(
+        session, _Answering(link.id, link.interaction_id, link.survey_id, published.version_id,
+                            link.channel, link.reason, link.locale),
+        published.definition, values, locale=form.get("lang", ""),
+        notice_version=notice_version, now=now,
+    )  # fmt: skip
+
+
+def record(
+    session: Session,
+    found: invitations.OpenInvitation,
+    published: surveys.Published,
+    values: Mapping[str, Value],
+    *,
+    locale: str,
+    notice_version: str,
+    now: datetime,
+) -> Submitted:
+    """Store checked answers to an open invitation, whose row the caller holds locked: a
+    finished two-way SMS conversation's (the web form's goes through ``submit``). Closes the
+    invitation as answered."""
+    invitation = found.invitation
+    stored = _record(
+        session, _Answering(invitation.id, invitation.interaction_id, found.survey.id,
+                            published.version_id, found.channel, found.reason, found.locale),
+        published.definition, values, locale=locale, notice_version=notice_version, now=now,
+    )  # fmt: skip
+    session.expire(invitation)  # closed by a statement: read its new state when asked
+    return stored
+
+
+@dataclass(frozen=True)
+class _Answering:
+    """What an answer is stored against: the invitation (locked by the caller) and its survey."""
+
+    invitation_id: int
+    interaction_id: int
+    survey_id: int
+    version_id: int
+    channel: str
+    reason: str
+    person_locale: str
+
+
+def _record(
+    session: Session,
+    to: _Answering,
+    definition: SurveyDefinition,
+    values: Mapping[str, Value],
+    *,
+    locale: str,
+    notice_version: str,
+    now: datetime,
+) -> Submitted:
     consent = any(
-        published.definition.question(key).kind == CONSENT and value.number == 1
+        definition.question(key).kind == CONSENT and value.number == 1
         for key, value in values.items()
     )
-    asked = form.get("lang", "")
-    locale = asked if asked in SUPPORTED_LOCALES else link.locale
-    # closing also marks it opened: answering means the page was opened (the funnel)
-    invitations.close_link(session, link, status=InvitationStatus.ANSWERED, now=now)
-    stored = Submitted(
-        id=_store(
-            session,
-            {
-                "invitation_id": link.id,
-                "interaction_id": link.interaction_id,
-                "survey_id": link.survey_id,
-                "survey_version_id": published.version_id,
-                "channel": link.channel,
-                "reason": link.reason,
-                "locale": locale,
-                "submitted_at": now,
-                "contact_consent": consent,
-                "notice_version": notice_version,
-            },
-            values,
-        ),
-        locale=locale,
-    )
+    locale = locale if locale in SUPPORTED_LOCALES else to.person_locale
+    # closing also marks it opened: answering means the person opened it (the funnel)
+    invitations.close_link(session, to.invitation_id, status=InvitationStatus.ANSWERED, now=now)
+    response = {
+        "invitation_id": to.invitation_id,
+        "interaction_id": to.interaction_id,
+        "survey_id": to.survey_id,
+        "survey_version_id": to.version_id,
+        "channel": to.channel,
+        "reason": to.reason,
+        "locale": locale,
+        "submitted_at": now,
+        "contact_consent": consent,
+        "notice_version": notice_version,
+    }
+    stored = Submitted(id=_store(session, response, values), locale=locale)
     audit.record(
         session,
         actor="respondent",
@@ -232,7 +280,7 @@ def decline(session: Session, *, code: str, now: datetime) -> None:
     link = invitations.find_link(session, code, lock=True)
     ensure_open(link, now=now)
     # closing also marks it opened: declining means the page was opened (the funnel)
-    invitations.close_link(session, link, status=InvitationStatus.DECLINED, now=now)
+    invitations.close_link(session, link.id, status=InvitationStatus.DECLINED, now=now)
     audit.record(
         session,
         actor="respondent",

@@ -107,7 +107,8 @@ class QuestionDef(Strict):
 
 
 class SmsTexts(Strict):
-    """Placeholders: {name} (first name, may be empty), {controller}, {link}."""
+    """Placeholders: {name} (first name, may be empty), {controller}, {link}; in a two-way
+    survey's invitation and reminder also {question} (the first question and how to answer)."""
 
     invitation: LocalText = {}
     reminder: LocalText = {}
@@ -121,6 +122,9 @@ class SurveyDefinition(Strict):
     name: str = Field(min_length=1, max_length=200)
     default_locale: str = "nb"
     identity: Literal["none", "name", "interaction", "sms_code"] = "none"
+    # "two_way": the invitation SMS asks the first question and replies answer it, question by
+    # question (invitations/conversation.py); the link still opens the web form
+    mode: Literal["web", "two_way"] = "web"
     title: LocalText = {}
     intro: LocalText = {}
     questions: list[QuestionDef] = Field(min_length=1, max_length=30)

@@ -75,6 +75,10 @@ class Kind:
         """An SMS reply; raises InvalidInput when no answer can be read from it."""
         raise NotImplementedError
 
+    def reply_hint(self, choices: Sequence[tuple[str, str]], translate: Translate) -> str:
+        """How to answer by SMS, said after the question in a two-way survey; empty: no hint."""
+        return ""
+
     def figures(self, choices: Sequence[str]) -> dict[str, Figure]:
         """The report's figures for this kind, computed from ``{answer: people}`` and the group's
         size; ``reporting`` passes each through its disclosure gate. Empty: a count only."""
@@ -136,6 +140,16 @@ class Scale(Kind):
             raise InvalidInput(f"a {self.name} score is a number from {self.low} to {self.high}")
         return Value(number=number, text=rest or None)
 
+    def reply_hint(self, choices: Sequence[tuple[str, str]], translate: Translate) -> str:
+        return translated(
+            translate,
+            _("Reply %(low)s-%(high)s (%(low)s = %(low_label)s, %(high)s = %(high_label)s)."),
+            low=self.low,
+            high=self.high,
+            low_label=translated(translate, self.low_label).lower(),
+            high_label=translated(translate, self.high_label).lower(),
+        )
+
     def figures(self, choices: Sequence[str]) -> dict[str, Figure]:
         def distribution(c: Mapping[Any, int], _size: int) -> dict[int, int]:
             return {n: c.get(n, 0) for n in range(self.low, self.high + 1)}
@@ -189,6 +203,10 @@ class Choice(Kind):
             raise InvalidInput("reply with the number of an option")
         return Value(number=number, text=choices[number - 1])
 
+    def reply_hint(self, choices: Sequence[tuple[str, str]], translate: Translate) -> str:
+        numbered = ", ".join(f"{n} = {label}" for n, (_key, label) in enumerate(choices, 1))
+        return f"{translated(translate, _('Reply with a number:'))} {numbered}."
+
     def figures(self, choices: Sequence[str]) -> dict[str, Figure]:
         def distribution(c: Mapping[Any, int], _size: int) -> dict[str, int]:
             return {key: c.get(key, 0) for key in choices}
@@ -239,6 +257,9 @@ class Consent(Kind):
         if answer is None:
             raise InvalidInput("reply yes or no")
         return Value(number=int(answer), text=rest or None)
+
+    def reply_hint(self, choices: Sequence[tuple[str, str]], translate: Translate) -> str:
+        return translated(translate, _("Reply YES or NO."))
 
     def figures(self, choices: Sequence[str]) -> dict[str, Figure]:
         return {"consents": Figure(lambda c, _size: c.get(1, 0), reveals=frozenset({1}))}

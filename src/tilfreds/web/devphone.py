@@ -117,5 +117,6 @@ def reply(
                 our_number=rt.settings.sms_sender,
                 text=text.strip(),
                 now=now,
+                replies=rt.reply_context(),
             )
     return RedirectResponse("/dev/phone", status_code=303)
