@@ -77,6 +77,10 @@ class Step:
     locked_until: datetime | None
 
 
+def found_identity_pending(found: invitations.OpenInvitation) -> bool:
+    return identity_pending(found.survey.identity, found.invitation.identity_confirmed_at)
+
+
 def short_name(full: str) -> str:
     """First name and the surname's initial ("Kari N."): enough to recognise, little to leak."""
     words = full.split()
@@ -141,7 +145,7 @@ def _open_for_identity(session: Session, code: str, *, now: datetime) -> invitat
     ensure_open(found.invitation, now=now)
     mark_opened(session, found.invitation.id, now)  # a POST from the page: a person opened it
     until = _locked_until(found.invitation, now)
-    if until is not None and identity_pending(found):
+    if until is not None and found_identity_pending(found):
         raise IdentityLocked(until)
     return found
 
@@ -153,7 +157,7 @@ def send_code(
     its keyed hash, at most one a minute and ``MAX_CODES`` in all; it replaces the last one."""
     found = _open_for_identity(session, code, now=now)
     invitation = found.invitation
-    if not identity_pending(found) or found.survey.identity != "sms_code":
+    if not found_identity_pending(found) or found.survey.identity != "sms_code":
         return
     last = invitation.identity_code_sent_at
     if invitation.identity_codes_sent >= MAX_CODES or (
@@ -207,7 +211,7 @@ def answer(session: Session, keys: Keys, *, code: str, answer: str, now: datetim
     uncounted. The invitation's row lock makes concurrent attempts count one after the other."""
     found = _open_for_identity(session, code, now=now)
     invitation = found.invitation
-    if not identity_pending(found):
+    if not found_identity_pending(found):
         return Outcome.CONFIRMED
     name = _person_name(session, keys, invitation) if found.survey.identity == "name" else ""
     kind = _kind(found, name)

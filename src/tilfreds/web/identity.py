@@ -71,14 +71,20 @@ _NOT_CONFIRMED = {identity.Outcome.WRONG: ("wrong", 422), identity.Outcome.LOCKE
 _REFUSED = tuple(kind for kind, _, _ in _REFUSALS)
 
 
-def _shown_again(
-    request: Request, rt: Runtime, code: str, *, lang: str | None, said: tuple[str, int]
+def show_identity_step(
+    request: Request,
+    rt: Runtime,
+    code: str,
+    *,
+    locale: str | None,
+    said: tuple[str | None, int] = (None, 200),
 ) -> Response:
-    """The identity page after a POST that did not confirm, read afresh."""
+    """The identity page, read afresh (after a POST that did not confirm, with what went wrong);
+    the survey once confirmed."""
     with rt.db.read_only() as session:
         found = invitations.find_invitation(session, code)
-        shown = survey_view.pick_locale(lang, found.locale)
-        if not responses.identity_pending(found):
+        shown = survey_view.pick_locale(locale, found.locale)
+        if not identity.found_identity_pending(found):
             return _again(code, shown)
         step = identity.step(session, rt.keys, found, now=rt.clock.now())
     error, status_code = said
@@ -108,9 +114,9 @@ def _posted(
     except (responses.AlreadyAnswered, responses.InvitationClosed):
         outcome = None  # the survey's page says how it ended
     except _REFUSED as exc:
-        return _shown_again(request, rt, code, lang=lang, said=_refusal(exc))
+        return show_identity_step(request, rt, code, locale=lang, said=_refusal(exc))
     if outcome in _NOT_CONFIRMED:
-        return _shown_again(request, rt, code, lang=lang, said=_NOT_CONFIRMED[outcome])
+        return show_identity_step(request, rt, code, locale=lang, said=_NOT_CONFIRMED[outcome])
     return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
 
 
