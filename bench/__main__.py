@@ -13,13 +13,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import audit_verify, claim, intake, intake_batch, send_worker, sms_dispatch
+from bench import (
+    audit_verify,
+    claim,
+    intake,
+    intake_batch,
+    respondent,
+    respondent_report,
+    send_worker,
+    sms_dispatch,
+)
 from bench.common import DEFAULT_PG_URL, ROOT, machine_facts, postgres_version
 from bench.report import Results, render, targets
 from tilfreds.invitations.schemas import BATCH_MAX_ROWS
 
 console = Console()
-PARTS = ("intake", "worker", "claim", "audit", "sms_dispatch", "batch")
+PARTS = ("intake", "worker", "claim", "audit", "sms_dispatch", "batch", "respondent")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,6 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--rate-seconds", type=float, default=30.0, help="span the rate is measured over (30)")
     add("--smsc-port", type=int, default=27751, help="port of the SMSC simulator (27751)")
     add("--batch-rows", type=int, default=1_000_000, help="interactions for batch intake (1M)")
+    add("--respondents", type=int, default=3000, help="respondents timed per server (3000)")
+    add("--connections", type=int, default=8, help="respondent client connections (8)")
     add("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     add("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL benchmark database (emptied)")
     add("--no-postgres", action="store_true", help="SQLite only (claim and audit are skipped)")
@@ -55,6 +66,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
     if min(args.messages, args.batch_size, args.repeat, args.claims) < 1 or args.requests < 2:
         parser.error("--messages, --batch-size, --repeat, --claims >= 1; --requests >= 2")
+    if not (1 <= args.respondents <= 100_000 and 1 <= args.connections <= 64):
+        parser.error("need 1 <= --respondents <= 100000 and 1 <= --connections <= 64")
     if not 1 <= args.batch_rows <= 10_000_000:
         parser.error("need 1 <= --batch-rows <= 10000000")
     if not 1 <= args.small_queue < args.backlog or args.audit_entries < 1:
@@ -88,6 +101,8 @@ def command_line(args: argparse.Namespace) -> str:
         "smpp_rate",
         "rate_seconds",
         "batch_rows",
+        "respondents",
+        "connections",
         "only",
     ):
         if getattr(args, name) != getattr(defaults, name):
@@ -163,13 +178,27 @@ def main(argv: list[str]) -> int:
                 rate_seconds=args.rate_seconds,
             )
 
+    answered = None
+    if pg and "respondent" in args.parts:
+        console.rule("Respondent: survey page and answers, PostgreSQL, two server processes")
+        with tempfile.TemporaryDirectory(prefix="tilfreds-bench-") as tmp:
+            answered = respondent.run(
+                pg_url=args.pg_url,
+                respondents=args.respondents,
+                connections=args.connections,
+                workdir=Path(tmp),
+            )
+
     text = render(command=command_line(args), facts=machine_facts(pg), results=results)
+    if answered is not None:
+        text += "\n\n" + "\n".join(respondent_report.section(answered))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")
     table = Table(title="Targets")
     for col in ("target", "figure", "limit", ""):
         table.add_column(col)
-    for row in targets(results):
+    mine = respondent_report.target_rows(answered) if answered is not None else []
+    for row in targets(results) + mine:
         table.add_row(*(cell.replace("**", "").replace("`", "") for cell in row))
     console.print(table)
     console.print(f"wrote {args.output}")

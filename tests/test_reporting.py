@@ -119,7 +119,8 @@ def test_each_figure_from_answers_is_hidden_below_the_minimum_group(
 
 PARTICIPATION = {"min_group", "invited", "sent", "responses", "response_rate", "csat.answers"}
 # per survey and question: which survey, version and question, and how many answered it
-DESCRIBES = ("slug", "name", "version", "responses", "key", "kind", "answers")
+DESCRIBES = ("slug", "name", "version", "responses", "key", "kind", "answers", "text")
+DESCRIBES += ("score_label", "score_is_share")  # what the score is, the same for any answers
 
 
 def participation(path: str) -> bool:

@@ -23,7 +23,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:  # no I/O: a sync one would cost a thread hop
     rt: Runtime = request.app.state.runtime
     return rt
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tilfreds.errors import NotFound
@@ -23,7 +23,8 @@ from tilfreds.invitations.states import (
     MessageStatus,
 )
 from tilfreds.people.models import Interaction, Person
-from tilfreds.surveys.models import Survey
+from tilfreds.surveys.frozen import FrozenVersion, frozen
+from tilfreds.surveys.models import Survey, SurveyVersion
 
 # messages that have not yet been handed to the transport, and so can still be stopped
 PENDING_MESSAGES = (MessageStatus.QUEUED, MessageStatus.CLAIMED)
@@ -58,6 +59,123 @@ def find_invitation(session: Session, code: str, *, lock: bool = False) -> OpenI
     return OpenInvitation(
         invitation=invitation, survey=survey, locale=locale, channel=channel, reason=reason
     )
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the respondent's pages need of the invitation behind a short link, read in one
+    statement: its state, the person's language, what it rates and the survey's newest version."""
+
+    id: int
+    code: str
+    status: InvitationStatus
+    expires_at: datetime
+    survey_id: int
+    interaction_id: int
+    locale: str
+    channel: str
+    reason: str
+    latest: FrozenVersion | None  # the survey's newest version; None: none is published
+
+
+# built once: each respondent request runs them, and building (and keying) them cost as much as
+# the rest of the request's Python
+_NEWEST = (
+    select(SurveyVersion.id)
+    .where(SurveyVersion.survey_id == Invitation.survey_id)
+    .order_by(SurveyVersion.number.desc())
+    .limit(1)
+    .correlate(Invitation)
+    .scalar_subquery()
+)
+_LINK = (
+    select(
+        Invitation.id,
+        Invitation.code,
+        Invitation.status,
+        Invitation.expires_at,
+        Invitation.survey_id,
+        Invitation.interaction_id,
+        Person.locale,
+        Interaction.channel,
+        Interaction.reason,
+        SurveyVersion.id,
+        SurveyVersion.definition,
+    )
+    .join(Person, Person.id == Invitation.person_id)
+    .join(Interaction, Interaction.id == Invitation.interaction_id)
+    .outerjoin(SurveyVersion, SurveyVersion.id == _NEWEST)
+    .where(Invitation.code == bindparam("code"))
+)
+_LINK_LOCKED = _LINK.with_for_update(of=Invitation)
+_CLOSE = (
+    update(Invitation)
+    .where(Invitation.id == bindparam("the_invitation"))
+    .values(
+        status=bindparam("new_status"),
+        closed_at=bindparam("closed_now"),
+        # only an answer or a decline closes a link this way: the person opened it (the funnel)
+        opened_at=func.coalesce(Invitation.opened_at, bindparam("closed_now")),
+    )
+)
+_CANCEL = (
+    update(Message)
+    .where(
+        Message.invitation_id == bindparam("the_invitation"),
+        Message.status.in_(PENDING_MESSAGES),
+    )
+    .values(status=MessageStatus.SKIPPED, skip_reason=bindparam("why"), claimed_by=None,
+            lease_until=None)
+)  # fmt: skip
+
+
+def find_link(session: Session, code: str, *, lock: bool = False) -> Link:
+    """``find_invitation`` in one round trip and without loading ORM objects: the invitation,
+    its person's language, its interaction and the survey's newest version (parsed once per
+    process). ``lock`` holds the invitation's row until commit, so two submissions of one link
+    cannot both pass."""
+    if not (code.isascii() and code.isalnum() and len(code) <= 16):
+        raise NotFound("this link is not valid")  # never a code we made; don't ask the database
+    row = session.connection().execute(_LINK_LOCKED if lock else _LINK, {"code": code}).first()
+    if row is None:
+        raise NotFound("this link is not valid")
+    (id_, code_, status, expires_at, survey_id, interaction_id, locale, channel, reason,
+     version_id, definition) = row  # fmt: skip
+    return Link(
+        id_, code_, status, expires_at, survey_id, interaction_id, locale, channel, reason,
+        latest=None if version_id is None else frozen(survey_id, version_id, definition),
+    )  # fmt: skip
+
+
+# on PostgreSQL both in one statement (the invitation's row first, then its messages: the lock
+# order); returns one row per message cancelled
+_CLOSED = _CLOSE.returning(Invitation.id).cte("closed")
+_CLOSE_AND_CANCEL = (
+    update(Message)
+    .where(
+        Message.invitation_id.in_(select(_CLOSED.c.id).scalar_subquery()),
+        Message.status.in_(PENDING_MESSAGES),
+    )
+    .values(status=MessageStatus.SKIPPED, skip_reason=bindparam("why"), claimed_by=None,
+            lease_until=None)
+    .returning(Message.id)
+)  # fmt: skip
+
+
+def close_link(
+    session: Session, invitation_id: int, *, status: InvitationStatus, now: datetime
+) -> int:
+    """``close_invitation`` for an invitation whose row the caller holds locked (the respondent
+    answered or declined): its row updated, marked opened if it was not yet (``opened.py``), then
+    its messages not yet handed over cancelled; one round trip on PostgreSQL, two elsewhere."""
+    conn = session.connection()
+    params = {"the_invitation": invitation_id, "new_status": status, "closed_now": now}
+    why = {"why": f"invitation_{status}"}
+    if conn.dialect.name == "postgresql":
+        return len(conn.execute(_CLOSE_AND_CANCEL, params | why).all())
+    conn.execute(_CLOSE, params)
+    result = conn.execute(_CANCEL, {"the_invitation": invitation_id} | why)
+    return int(result.rowcount or 0)
 
 
 def close_invitation(

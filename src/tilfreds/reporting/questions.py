@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tilfreds.reporting.disclosure import Tally, released
 from tilfreds.responses.models import Answer, Response
 from tilfreds.surveys import service as surveys
-from tilfreds.surveys.definition import QuestionDef
+from tilfreds.surveys.definition import QuestionDef, local
 from tilfreds.surveys.models import SurveyVersion
 
 
@@ -25,8 +25,11 @@ from tilfreds.surveys.models import SurveyVersion
 class QuestionReport:
     key: str
     kind: str
+    text: str  # as asked, in English if the survey has it, else its default language, else the key
     answers: int  # how many answered: participation, not an answer
     figures: dict[str, Any]  # each None while its group is too small
+    score_label: str | None = None  # what the ``score`` figure is, for kinds that have one
+    score_is_share: bool = False  # the score is a share from 0 to 1 (shown as per cent)
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,25 @@ def _tally(session: Session, version_ids: list[int], question: QuestionDef) -> T
     return Tally(counts)
 
 
-def question_report(session: Session, survey_id: int, question: QuestionDef) -> QuestionReport:
+def question_report(
+    session: Session, survey_id: int, question: QuestionDef, *, default_locale: str = "en"
+) -> QuestionReport:
+    handler = question.handler
     tally = _tally(session, _versions_asking(session, survey_id, question), question)
     figures = {
         name: released(tally, figure.compute, reveals=figure.reveals)
-        for name, figure in question.handler.figures(question.choice_keys).items()
+        for name, figure in handler.figures(question.choice_keys).items()
     }
-    return QuestionReport(question.key, question.kind, tally.size, figures)
+    text = local(question.text, "en", default_locale) or question.key
+    return QuestionReport(
+        question.key,
+        question.kind,
+        text,
+        tally.size,
+        figures,
+        score_label=getattr(handler, "score_label", None) if "score" in figures else None,
+        score_is_share=bool(getattr(handler, "score_is_share", False)),
+    )
 
 
 def survey_reports(session: Session) -> list[SurveyReport]:
@@ -95,7 +110,10 @@ def survey_reports(session: Session) -> list[SurveyReport]:
                 version=published.number,
                 responses=responses,
                 questions=[
-                    question_report(session, survey.id, q) for q in published.definition.questions
+                    question_report(
+                        session, survey.id, q, default_locale=published.definition.default_locale
+                    )
+                    for q in published.definition.questions
                 ],
             )
         )

@@ -90,9 +90,20 @@ def _mean(counts: Mapping[Any, int], size: int) -> float:
     return round(total / size, 2)
 
 
+@dataclass(frozen=True)
+class Band:
+    """A named stretch of a scale the report shows as a share, e.g. NPS promoters, 9 to 10."""
+
+    name: str
+    low: int
+    high: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scale(Kind):
-    """A score from ``low`` to ``high``; ``score`` turns the distribution into the headline."""
+    """A score from ``low`` to ``high``; ``score`` turns the distribution into the headline,
+    described for staff by ``score_label`` (a share when ``score_is_share``); ``bands``, if any,
+    split the answers into named shares."""
 
     name: str
     low: int
@@ -101,6 +112,9 @@ class Scale(Kind):
     low_label: str
     high_label: str
     score: Callable[[Mapping[Any, int], int], float] = _mean
+    score_label: str = "average"
+    score_is_share: bool = False
+    bands: tuple[Band, ...] = ()
     widget: str = "scale"
 
     def options(self, choices: Sequence[tuple[str, str]], translate: Translate) -> list[Option]:
@@ -140,11 +154,18 @@ class Scale(Kind):
         def distribution(c: Mapping[Any, int], _size: int) -> dict[int, int]:
             return {n: c.get(n, 0) for n in range(self.low, self.high + 1)}
 
+        def bands(c: Mapping[Any, int], size: int) -> dict[str, float]:
+            return {
+                b.name: round(sum(c.get(n, 0) for n in range(b.low, b.high + 1)) / size, 3)
+                for b in self.bands
+            }
+
+        # the bands are shares of a group of at least MIN_GROUP, like the distribution they sum
         return {
             "score": Figure(self.score),
             "mean": Figure(_mean),
             "distribution": Figure(distribution),
-        }
+        } | ({"bands": Figure(bands)} if self.bands else {})
 
 
 def _satisfied_share(counts: Mapping[Any, int], size: int) -> float:
@@ -255,6 +276,8 @@ KINDS: dict[str, Kind] = {
             low_label=_("Very dissatisfied"),
             high_label=_("Very satisfied"),
             score=_satisfied_share,
+            score_label="satisfied (4–5)",
+            score_is_share=True,
         ),
         Scale(
             name="nps",
@@ -264,6 +287,8 @@ KINDS: dict[str, Kind] = {
             low_label=_("Not at all likely"),
             high_label=_("Extremely likely"),
             score=_net_promoter,
+            score_label="net promoter score (% promoters − % detractors)",
+            bands=(Band("detractors", 0, 6), Band("passives", 7, 8), Band("promoters", 9, 10)),
         ),
         Scale(
             name="ces",
@@ -272,6 +297,7 @@ KINDS: dict[str, Kind] = {
             default_text=_("How easy was it to get your case handled?"),
             low_label=_("Very difficult"),
             high_label=_("Very easy"),
+            score_label="average effort score (7 = very easy)",
         ),
         Choice(),
         FreeText(),

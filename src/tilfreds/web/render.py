@@ -16,6 +16,9 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # templates ship with the package: compiled once, never checked for changes on disk again
+    # (a check is a stat() per template, extends and includes, on every page)
+    auto_reload=False,
 )
 
 

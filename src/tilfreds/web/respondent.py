@@ -18,7 +18,7 @@ from tilfreds.invitations import service as invitations
 from tilfreds.invitations.states import InvitationStatus
 from tilfreds.responses import service as responses
 from tilfreds.runtime import Runtime
-from tilfreds.surveys import service as surveys
+from tilfreds.surveys.frozen import FrozenVersion
 from tilfreds.web import survey_view
 from tilfreds.web.render import page
 
@@ -47,20 +47,20 @@ def _invalid_link(request: Request, rt: Runtime, lang: str | None = None) -> HTM
 def _survey_page(
     request: Request,
     rt: Runtime,
-    found: invitations.OpenInvitation,
-    published: surveys.Published,
+    code: str,
+    published: FrozenVersion,
     *,
     locale: str,
     values: dict[str, str],
     error: str | None,
     status_code: int,
 ) -> HTMLResponse:
-    view = survey_view.build(published.definition, locale, controller=rt.settings.controller_name)
+    view = survey_view.shown(published, locale, controller=rt.settings.controller_name)
     return page(
         request,
         "survey.html",
         locale=locale,
-        code=found.invitation.code,
+        code=code,
         version=published.version_id,
         view=view,
         languages=survey_view.LANGUAGE_NAMES,
@@ -70,31 +70,38 @@ def _survey_page(
     )
 
 
-def _closed_state(found: invitations.OpenInvitation) -> tuple[str, int]:
-    if found.invitation.status == InvitationStatus.ANSWERED:
+def _closed_state(link: invitations.Link) -> tuple[str, int]:
+    if link.status == InvitationStatus.ANSWERED:
         return "answered", 200
-    if found.invitation.status == InvitationStatus.DECLINED:
+    if link.status == InvitationStatus.DECLINED:
         return "declined", 200
     return "expired", 410
 
 
+def _newest(link: invitations.Link) -> FrozenVersion:
+    if link.latest is None:
+        raise NotFound("this survey has no published version", field="survey")
+    return link.latest
+
+
 @router.get("/s/{code}", response_class=HTMLResponse)
 def show_survey(code: str, request: Request, rt: RuntimeDep, lang: str | None = None) -> Response:
-    with rt.db.read_only() as session:
+    # one statement, no transaction around it
+    with rt.db.one_read() as session:
         try:
-            found = invitations.find_invitation(session, code)
+            link = invitations.find_link(session, code)
         except NotFound:
             return _invalid_link(request, rt, lang)
-        locale = survey_view.pick_locale(lang, found.locale)
+        locale = survey_view.pick_locale(lang, link.locale)
         try:
-            responses.ensure_open(found.invitation, now=rt.clock.now())
+            responses.ensure_open(link, now=rt.clock.now())
         except (responses.AlreadyAnswered, responses.InvitationClosed):
-            state, status = _closed_state(found)
+            state, status = _closed_state(link)
             return _state_page(request, locale=locale, state=state, status_code=status, code=code)
-        published = surveys.latest(session, found.survey)
-        return _survey_page(
-            request, rt, found, published, locale=locale, values={}, error=None, status_code=200
-        )
+        published = _newest(link)
+    return _survey_page(
+        request, rt, code, published, locale=locale, values={}, error=None, status_code=200
+    )
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -130,19 +137,19 @@ def submit_survey(
     except (responses.AlreadyAnswered, responses.InvitationClosed):
         return _again(code, survey_view.pick_locale(lang, rt.settings.default_locale))
     except InvalidInput as exc:
-        with rt.db.read_only() as session:
-            found = invitations.find_invitation(session, code)
-            published = surveys.latest(session, found.survey)
-            return _survey_page(
-                request,
-                rt,
-                found,
-                published,
-                locale=survey_view.pick_locale(lang, found.locale),
-                values=form,
-                error=exc.details.get("field"),
-                status_code=422,
-            )
+        with rt.db.one_read() as session:
+            link = invitations.find_link(session, code)
+            published = _newest(link)
+        return _survey_page(
+            request,
+            rt,
+            code,
+            published,
+            locale=survey_view.pick_locale(lang, link.locale),
+            values=form,
+            error=exc.details.get("field"),
+            status_code=422,
+        )
     return _again(code, locale, "/thanks")
 
 
@@ -167,12 +174,12 @@ def decline_survey(
 
 @router.get("/s/{code}/thanks", response_class=HTMLResponse)
 def thanks(code: str, request: Request, rt: RuntimeDep, lang: str | None = None) -> Response:
-    with rt.db.read_only() as session:
+    with rt.db.one_read() as session:
         try:
-            found = invitations.find_invitation(session, code)
+            link = invitations.find_link(session, code)
         except NotFound:
             return _invalid_link(request, rt, lang)
-    if found.invitation.status != InvitationStatus.ANSWERED:
+    if link.status != InvitationStatus.ANSWERED:
         return RedirectResponse(f"/s/{code}", status_code=303)
-    locale = survey_view.pick_locale(lang, found.locale)
+    locale = survey_view.pick_locale(lang, link.locale)
     return _state_page(request, locale=locale, state="thanks", status_code=200, code=code)

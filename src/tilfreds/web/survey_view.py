@@ -5,10 +5,12 @@ to the kind's own wording), its widget and the answers it offers. Templates only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.i18n import translator
 from tilfreds.surveys.definition import SurveyDefinition, local
+from tilfreds.surveys.frozen import FrozenVersion
 from tilfreds.surveys.kinds import Option, translated
 
 LANGUAGE_NAMES = {
@@ -42,6 +44,13 @@ class SurveyView:
 def pick_locale(asked: str | None, person: str) -> str:
     """The language asked for on the page (the switcher), else the person's own."""
     return asked if asked in SUPPORTED_LOCALES else person
+
+
+@lru_cache(maxsize=512)
+def shown(published: FrozenVersion, locale: str, *, controller: str) -> SurveyView:
+    """``build`` once per version, language and controller name in each process (a published
+    version never changes); the page only iterates the view, it never changes it."""
+    return build(published.definition, locale, controller=controller)
 
 
 def build(definition: SurveyDefinition, locale: str, *, controller: str) -> SurveyView:
