@@ -111,15 +111,15 @@ class Worker:
             purged = receipts.purge_unmatched(
                 session, older_than=now - timedelta(days=s.unmatched_receipts_days)
             )
-        if recovery.in_doubt or recovery.failed or expired:
+        if recovery.in_doubt or recovery.failed:
             log.warning(
-                "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued; "
-                "%d invitations expired",
+                "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued",
                 recovery.in_doubt,
                 recovery.failed,
                 recovery.requeued,
-                expired,
             )
+        if expired:  # routine: a link's validity ran out
+            log.info("sweep: %d invitations expired", expired)
         if stray:
             log.warning(
                 "%d more delivery receipts match no message after %s; kept in message_parts "
