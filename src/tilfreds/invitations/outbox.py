@@ -21,7 +21,13 @@ from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.db import ids_in
 from tilfreds.invitations.eligibility import MessageFacts, Rules, Skip, at_send
 from tilfreds.invitations.models import Invitation, Message
-from tilfreds.invitations.schedule import SendWindow, country_for, next_opening, zone_for
+from tilfreds.invitations.schedule import (
+    SendWindow,
+    country_for,
+    next_opening,
+    place_for,
+    zone_named,
+)
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
 from tilfreds.invitations.texts import locale_for_country, objection_confirmation_sms, survey_sms
 from tilfreds.people import service as people
@@ -254,8 +260,9 @@ def _opening(r: Any, to: str, ctx: SendContext, *, now: datetime) -> datetime:
     in their local time, spread by the message's id."""
     if ctx.window is None or not ctx.window.enabled or r.purpose not in WINDOWED:
         return now
+    zone, country = place_for(to)  # one parse of the number gives both
     return next_opening(
-        now, zone=zone_for(to), country=country_for(to), window=ctx.window, spread_key=str(r.id)
+        now, zone=zone_named(zone), country=country, window=ctx.window, spread_key=str(r.id)
     )
 
 
