@@ -1,0 +1,78 @@
+"""Which commits may return before the disk has them (PostgreSQL ``synchronous_commit = off``):
+a submitted answer only (a crash can lose it whole, and its link stays open to answer again).
+A decline (P8) and an objection (P7) always wait for the disk: losing one would contact a person
+who said no."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from tests.factories import PHONE, interaction_payload
+from tilfreds.runtime import Runtime
+from tilfreds.sms import dev
+from tilfreds.worker import Worker
+
+
+@contextmanager
+def statements(rt: Runtime) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(rt.db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", record)
+
+
+def _async_commits(seen: list[str]) -> int:
+    return sum("synchronous_commit" in s for s in seen)
+
+
+def _code(client: TestClient, rt: Runtime, external_id: str) -> str:
+    posted = client.post("/api/v1/interactions", json=interaction_payload(external_id=external_id))
+    assert posted.status_code == 201
+    assert Worker(rt).drain() == 1
+    with rt.db.read_only() as session:
+        body = dev.inbox(session, rt.keys)[0].body
+    match = re.search(r"/s/(\w+)", body)
+    assert match, body
+    return match.group(1)
+
+
+@pytest.fixture
+def pg_rt(rt: Runtime) -> Runtime:
+    if rt.db.dialect != "postgresql":
+        pytest.skip("SQLite has no synchronous_commit: every commit waits for its file")
+    rt.settings.fatigue_days = 0  # one person asked about several interactions
+    return rt
+
+
+def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
+    code = _code(client, pg_rt, "case-answer")
+    with statements(pg_rt) as seen:
+        assert client.post(f"/s/{code}", data={"csat": "4"}).status_code == 303
+    assert _async_commits(seen) == 1
+
+
+def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
+    code = _code(client, pg_rt, "case-decline")
+    with statements(pg_rt) as seen:
+        assert client.post(f"/s/{code}/decline", data={}).status_code == 303
+    assert seen and _async_commits(seen) == 0
+
+
+def test_p7_an_objection_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
+    _code(client, pg_rt, "case-objection")
+    with statements(pg_rt) as seen:
+        stop = client.post("/api/v1/dev/inbound", json={"from": PHONE, "text": "STOPP"})
+    assert stop.json() == {"outcome": "objection"}
+    assert seen and _async_commits(seen) == 0
