@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilfreds.invitations.intake import InteractionIn
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
+from tilfreds.runtime import Runtime
+from tilfreds.sms import dev
+from tilfreds.worker import Worker
 
 PHONE = "+4741234567"
 
@@ -60,3 +65,17 @@ def queue_reminder(session: Session, *, send_after: datetime, now: datetime) -> 
             created_at=now,
         )
     )
+
+
+def send_and_get_code(client: TestClient, rt: Runtime, **overrides: object) -> str:
+    """Post one interaction, let the worker send its invitation, and return the link's code."""
+    assert (
+        client.post("/api/v1/interactions", json=interaction_payload(**overrides)).status_code
+        == 201
+    )
+    assert Worker(rt).drain() == 1
+    with rt.db.read_only() as session:
+        body = dev.inbox(session, rt.keys)[0].body
+    match = re.search(r"https://survey\.example\.no/s/(\w+)", body)
+    assert match, body
+    return match.group(1)

@@ -5,7 +5,6 @@ who said no."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.factories import PHONE, interaction_payload
+from tests.factories import PHONE, send_and_get_code
 from tilfreds.runtime import Runtime
-from tilfreds.sms import dev
-from tilfreds.worker import Worker
 
 
 @contextmanager
@@ -37,17 +34,6 @@ def _async_commits(seen: list[str]) -> int:
     return sum("synchronous_commit" in s for s in seen)
 
 
-def _code(client: TestClient, rt: Runtime, external_id: str) -> str:
-    posted = client.post("/api/v1/interactions", json=interaction_payload(external_id=external_id))
-    assert posted.status_code == 201
-    assert Worker(rt).drain() == 1
-    with rt.db.read_only() as session:
-        body = dev.inbox(session, rt.keys)[0].body
-    match = re.search(r"/s/(\w+)", body)
-    assert match, body
-    return match.group(1)
-
-
 @pytest.fixture
 def pg_rt(rt: Runtime) -> Runtime:
     if rt.db.dialect != "postgresql":
@@ -57,21 +43,21 @@ def pg_rt(rt: Runtime) -> Runtime:
 
 
 def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
-    code = _code(client, pg_rt, "case-answer")
+    code = send_and_get_code(client, pg_rt, external_id="case-answer")
     with statements(pg_rt) as seen:
         assert client.post(f"/s/{code}", data={"csat": "4"}).status_code == 303
     assert _async_commits(seen) == 1
 
 
 def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
-    code = _code(client, pg_rt, "case-decline")
+    code = send_and_get_code(client, pg_rt, external_id="case-decline")
     with statements(pg_rt) as seen:
         assert client.post(f"/s/{code}/decline", data={}).status_code == 303
     assert seen and _async_commits(seen) == 0
 
 
 def test_p7_an_objection_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
-    _code(client, pg_rt, "case-objection")
+    send_and_get_code(client, pg_rt, external_id="case-objection")
     with statements(pg_rt) as seen:
         stop = client.post("/api/v1/dev/inbound", json={"from": PHONE, "text": "STOPP"})
     assert stop.json() == {"outcome": "objection"}

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.factories import interaction_payload, queue_reminder
+from tests.factories import queue_reminder, send_and_get_code
 from tilfreds.clock import FrozenClock
 from tilfreds.config import SUPPORTED_LOCALES
 from tilfreds.i18n import translator
@@ -18,25 +18,10 @@ from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose
 from tilfreds.responses.models import Response
 from tilfreds.runtime import Runtime
-from tilfreds.sms import dev
-from tilfreds.worker import Worker
-
-
-def _send_and_get_code(client: TestClient, rt: Runtime, **overrides: object) -> str:
-    assert (
-        client.post("/api/v1/interactions", json=interaction_payload(**overrides)).status_code
-        == 201
-    )
-    assert Worker(rt).drain() == 1
-    with rt.db.read_only() as session:
-        body = dev.inbox(session, rt.keys)[0].body
-    match = re.search(r"https://survey\.example\.no/s/(\w+)", body)
-    assert match, body
-    return match.group(1)
 
 
 def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     page = client.get(f"/s/{code}")
     assert page.status_code == 200
     assert "Hvor fornøyd er du" in page.text  # the respondent's own language (nb)
@@ -59,14 +44,14 @@ def test_p4_interaction_to_answer_to_summary(client: TestClient, rt: Runtime) ->
 
 
 def test_get_never_spends_the_link(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     for _ in range(3):  # link scanners and previews
         assert client.get(f"/s/{code}").status_code == 200
     assert client.post(f"/s/{code}", data={"csat": "5", "contact": "no"}).status_code == 303
 
 
 def test_second_submission_is_refused_and_first_kept(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     client.post(f"/s/{code}", data={"csat": "2", "contact": "no"})
     again = client.post(f"/s/{code}", data={"csat": "5", "contact": "yes"})
     assert again.status_code == 303
@@ -79,7 +64,7 @@ def test_second_submission_is_refused_and_first_kept(client: TestClient, rt: Run
 def test_incomplete_form_is_shown_again_with_an_error_and_nothing_stored(
     client: TestClient, rt: Runtime
 ) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     page = client.post(f"/s/{code}", data={"csat": "9"})
     assert page.status_code == 422
     assert "Se over det markerte spørsmålet." in page.text
@@ -90,7 +75,7 @@ def test_incomplete_form_is_shown_again_with_an_error_and_nothing_stored(
 def test_an_answer_cancels_what_is_still_queued_for_the_invitation(
     client: TestClient, rt: Runtime
 ) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     with rt.db.unit_of_work() as session:
         queue_reminder(session, send_after=rt.clock.now() + timedelta(days=2), now=rt.clock.now())
     client.post(f"/s/{code}", data={"csat": "3", "contact": "no"})
@@ -101,7 +86,7 @@ def test_an_answer_cancels_what_is_still_queued_for_the_invitation(
 
 
 def test_expired_link_says_closed(client: TestClient, rt: Runtime, clock: FrozenClock) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     clock.advance(timedelta(days=rt.settings.invitation_valid_days, seconds=1))
     page = client.get(f"/s/{code}")
     assert page.status_code == 410 and "avsluttet" in page.text
@@ -124,7 +109,7 @@ def test_p1_survey_page_names_the_configured_controller(
     rt.settings.dpo_email = "dpo@annen-inkasso.example"
     # with its country code: a number without one is read in the country of the language
     customer = {"name": "Kari Nordmann", "phone": "+47 412 34 567", "locale": locale}
-    text = html.unescape(client.get(f"/s/{_send_and_get_code(client, rt, customer=customer)}").text)
+    text = html.unescape(client.get(f"/s/{send_and_get_code(client, rt, customer=customer)}").text)
     _ = translator(locale)
     assert f'lang="{locale}"' in text
     assert (
