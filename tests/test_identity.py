@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from tests.factories import interaction_payload, queue_reminder
+from tests.factories import send_and_get_code as invite
 from tests.test_cli import env_for
-from tests.test_survey_flow import _send_and_get_code as invite
 from tilfreds.audit.models import AuditEntry
 from tilfreds.cli import app
 from tilfreds.clock import FrozenClock

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from tests.test_survey_flow import _send_and_get_code
+from tests.factories import send_and_get_code
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations.models import Invitation
 from tilfreds.runtime import Runtime
@@ -30,7 +30,7 @@ def funnel_of(client: TestClient) -> dict[str, object]:
 
 
 def test_p2_a_get_of_the_link_records_nothing(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     for _ in range(3):  # a link scanner, a preview, the person
         page = client.get(f"/s/{code}")
         assert page.status_code == 200
@@ -42,7 +42,7 @@ def test_p2_a_get_of_the_link_records_nothing(client: TestClient, rt: Runtime) -
 def test_p2_the_beacon_records_opened_once(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     first = clock.now()
     beacon = client.post(f"/s/{code}/opened", headers={"Sec-Fetch-Site": "same-origin"})
     assert (beacon.status_code, beacon.content) == (204, b"")
@@ -59,7 +59,7 @@ def test_p2_the_beacon_records_opened_once(
 
 
 def test_p2_another_site_cannot_mark_a_link_opened(client: TestClient, rt: Runtime) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     forged = client.post(f"/s/{code}/opened", headers={"Sec-Fetch-Site": "cross-site"})
     assert forged.status_code == 403
     other = client.post(f"/s/{code}/opened", headers={"Origin": "https://evil.example"})
@@ -70,14 +70,14 @@ def test_p2_another_site_cannot_mark_a_link_opened(client: TestClient, rt: Runti
 def test_p2_an_answer_without_javascript_counts_as_opened(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     assert client.post(f"/s/{code}", data={"csat": "5", "contact": "no"}).status_code == 303
     assert opened_at(rt) == clock.now()
     assert funnel_of(client)["outcome"] == "answered"
 
 
 def test_p2_a_decline_counts_as_opened(client: TestClient, rt: Runtime, clock: FrozenClock) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     assert client.post(f"/s/{code}/decline", data={"lang": "nb"}).status_code == 303
     assert opened_at(rt) == clock.now()
     assert funnel_of(client)["outcome"] == "declined"
@@ -86,7 +86,7 @@ def test_p2_a_decline_counts_as_opened(client: TestClient, rt: Runtime, clock: F
 def test_the_beacon_leaves_a_closed_invitation_and_bad_codes_alone(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:
-    code = _send_and_get_code(client, rt)
+    code = send_and_get_code(client, rt)
     with rt.db.unit_of_work() as session:
         session.execute(update(Invitation).values(expires_at=clock.now()))
     assert client.post(f"/s/{code}/opened").status_code == 204
