@@ -22,10 +22,10 @@ from tilfreds.surveys.frozen import FrozenVersion
 from tilfreds.web import survey_view
 from tilfreds.web.identity import show_identity_step
 from tilfreds.web.pages import form_fields, invalid_link, state_page
-from tilfreds.web.render import page
+from tilfreds.web.render import blank_survey_page, page
 
 
-def _survey_page(
+def _survey_page_again(
     request: Request,
     rt: Runtime,
     code: str,
@@ -34,8 +34,8 @@ def _survey_page(
     locale: str,
     values: dict[str, str],
     error: str | None,
-    status_code: int,
 ) -> HTMLResponse:
+    """The survey page once more, with what was answered and which question to look at."""
     view = survey_view.shown(published, locale, controller=rt.settings.controller_name)
     return page(
         request,
@@ -47,7 +47,7 @@ def _survey_page(
         languages=survey_view.LANGUAGE_NAMES,
         values=values,
         error=error,
-        status_code=status_code,
+        status_code=422,
     )
 
 
@@ -90,9 +90,7 @@ def show_survey(request: Request) -> Response:
         published = _newest(link)
     if responses.link_identity_pending(link):  # P2: who they are first; showing records nothing
         return show_identity_step(request, rt, code, locale=locale)
-    return _survey_page(
-        request, rt, code, published, locale=locale, values={}, error=None, status_code=200
-    )
+    return blank_survey_page(published, code=code, locale=locale, settings=rt.settings)
 
 
 def _again(code: str, locale: str, page_name: str = "") -> RedirectResponse:
@@ -125,7 +123,7 @@ def _submit(request: Request, form: dict[str, str]) -> Response:
         with rt.db.one_read() as session:
             link = invitations.find_link(session, code)
             published = _newest(link)
-        return _survey_page(
+        return _survey_page_again(
             request,
             rt,
             code,
@@ -133,7 +131,6 @@ def _submit(request: Request, form: dict[str, str]) -> Response:
             locale=survey_view.pick_locale(lang, link.locale),
             values=form,
             error=exc.details.get("field"),
-            status_code=422,
         )
     return _again(code, locale, "/thanks")
 
