@@ -23,7 +23,7 @@ from tilfreds.invitations.states import (
     MessageStatus,
 )
 from tilfreds.people.models import Interaction, Person
-from tilfreds.surveys.frozen import FrozenVersion, frozen
+from tilfreds.surveys.frozen import DEFINITION_TEXT, FrozenVersion, frozen
 from tilfreds.surveys.models import Survey, SurveyVersion
 
 # messages that have not yet been handed to the transport, and so can still be stopped
@@ -102,7 +102,7 @@ _LINK = (
         Interaction.channel,
         Interaction.reason,
         SurveyVersion.id,
-        SurveyVersion.definition,
+        DEFINITION_TEXT,
         Invitation.identity_confirmed_at,
         Invitation.wrong_number_at,
     )
