@@ -8,7 +8,6 @@ asked for by the switcher (``?lang=``), else the person's, with fallback (``web/
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -21,7 +20,7 @@ from tilfreds.runtime import Runtime
 from tilfreds.surveys.frozen import FrozenVersion
 from tilfreds.web import survey_view
 from tilfreds.web.identity import show_identity_step
-from tilfreds.web.pages import form_fields, invalid_link, state_page
+from tilfreds.web.pages import form_post, invalid_link, state_page
 from tilfreds.web.render import blank_survey_page, page
 
 
@@ -97,12 +96,7 @@ def _again(code: str, locale: str, page_name: str = "") -> RedirectResponse:
     return RedirectResponse(f"/s/{code}{page_name}?lang={locale}", status_code=303)
 
 
-async def submit_survey(request: Request) -> Response:
-    form = await form_fields(request)
-    return await run_in_threadpool(_submit, request, form)
-
-
-def _submit(request: Request, form: dict[str, str]) -> Response:
+def submit_survey(request: Request, form: dict[str, str]) -> Response:
     code, _, rt = _asked(request)
     lang = form.get("lang")
     try:
@@ -135,13 +129,8 @@ def _submit(request: Request, form: dict[str, str]) -> Response:
     return _again(code, locale, "/thanks")
 
 
-async def decline_survey(request: Request) -> Response:
+def decline_survey(request: Request, form: dict[str, str]) -> Response:
     """ "I don't want to answer": ends the survey and every reminder for it (P8)."""
-    form = await form_fields(request)
-    return await run_in_threadpool(_decline, request, form)
-
-
-def _decline(request: Request, form: dict[str, str]) -> Response:
     code, _, rt = _asked(request)
     lang = survey_view.pick_locale(form.get("lang"), rt.settings.default_locale)
     try:
@@ -169,11 +158,11 @@ def thanks(request: Request) -> Response:
 
 # Plain Starlette routes, not FastAPI's: these are the pages every respondent hits, and FastAPI's
 # dependency solving and its included routers' matching were an eighth of a page's server time.
-# Database work runs in the thread pool (a ``def`` endpoint, or ``run_in_threadpool`` once the
-# form is read), never on the event loop.
+# Database work runs in the thread pool (a ``def`` endpoint, or ``form_post`` once the form is
+# read), never on the event loop.
 ROUTES = [
     Route("/s/{code}", show_survey, methods=["GET"]),
-    Route("/s/{code}", submit_survey, methods=["POST"]),
-    Route("/s/{code}/decline", decline_survey, methods=["POST"]),
+    Route("/s/{code}", form_post(submit_survey), methods=["POST"]),
+    Route("/s/{code}/decline", form_post(decline_survey), methods=["POST"]),
     Route("/s/{code}/thanks", thanks, methods=["GET"]),
 ]
