@@ -36,8 +36,10 @@ _HEADERS = {
     for policy in (CSP, DOCS_CSP)
     for no_store in (False, True)
 }
-_CACHE_CONTROL = b"cache-control"
-_OURS = frozenset(name for name, _ in _HEADERS[CSP, True])
+# the names each set replaces: a response's own Cache-Control stays unless no-store is required
+_REPLACED = {
+    no_store: frozenset(name for name, _ in _HEADERS[CSP, no_store]) for no_store in (False, True)
+}
 
 
 class SecurityHeaders:
@@ -56,7 +58,7 @@ class SecurityHeaders:
         path: str = scope.get("path", "")
         no_store = path.startswith(("/s/", "/dev/")) or path == "/dashboard"
         ours = _HEADERS[DOCS_CSP if path == "/docs" else CSP, no_store]
-        replaced = _OURS if no_store else _OURS - {_CACHE_CONTROL}
+        replaced = _REPLACED[no_store]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
