@@ -7,7 +7,7 @@ order: invitations, message parts, then messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -18,7 +18,7 @@ from tilfreds.invitations import receipts
 from tilfreds.invitations.jobs import MAX_ATTEMPTS, RETRY_BASE, on_postgres, statements
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
-from tilfreds.sms.transport import InDoubt, Rejected, Submitted
+from tilfreds.sms.transport import InDoubt, Receipt, Rejected, Submitted
 
 _messages = cast(Table, Message.__table__)
 M = MessageStatus
@@ -32,18 +32,25 @@ def record_outcomes(
     outcomes: Mapping[int, Submitted | Rejected | InDoubt],
     now: datetime,
     resend_in_doubt: bool = False,
+    delivery: Sequence[Receipt] = (),
 ) -> None:
     """What the transport said for each message of a window this worker still holds: submitted
     (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
-    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt.
-    Locks in the one order: invitations, the parts, then their messages."""
+    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt; and
+    the ``delivery`` receipts that came meanwhile (after the window's ids are linked: a receipt
+    for one of them finds its part). Locks in the one order: invitations, the parts, then their
+    messages."""
     submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
+    postgres = on_postgres(session)
+    hot = statements(postgres)
+    ids = list(submitted)
+    settling: set[int] = set()  # messages with a receipt: their status from their parts
     if submitted:
-        postgres = on_postgres(session)
-        hot = statements(postgres)
-        ids = list(submitted)
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
-        early = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
+        settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
+    if delivery:
+        settling |= receipts.apply_receipts(session, delivery, now=now)
+    if submitted:
         same = {"worker": worker_id, "now": now, "transport": transport}
         rows = [
             (mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()
@@ -60,7 +67,7 @@ def record_outcomes(
             if postgres
             else [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
-        receipts.settle(session, early, now=now)
+    receipts.settle(session, settling, now=now)
     _record_rejected(
         session,
         worker_id=worker_id,
