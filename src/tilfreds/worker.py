@@ -23,8 +23,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,12 +80,10 @@ class Worker:
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
         self._unrecorded: dict[int, Answer] = {}
         self._leased_until = datetime.min.replace(tzinfo=UTC)  # the batch's lease, renewed late
-        self._postgres = rt.db.engine.dialect.name == "postgresql"
-        self._taker: ThreadPoolExecutor | None = None  # takes the next batch while one is sent
-        self._stop: threading.Event | None = None  # set when ``run`` is to stop
         # receipts written by our recording transactions (PostgreSQL: SQLite's worker runs in
         # the web server's process, and its one writer gains nothing)
-        meanwhile = self._postgres and rt.transport.receipts_meanwhile
+        postgres = rt.db.engine.dialect.name == "postgresql"
+        meanwhile = postgres and rt.transport.receipts_meanwhile
         self._desk = rt.receipt_desk if meanwhile else None
 
     @property
@@ -111,9 +108,6 @@ class Worker:
         try:
             self.flush()
         finally:
-            if self._taker is not None:
-                self._taker.shutdown()
-                self._taker = None
             self.rt.transport.close()
 
     def sweep(self) -> None:
@@ -121,8 +115,7 @@ class Worker:
         sweep(self.rt, resend_in_doubt=self._resend_in_doubt)
 
     def run_once(self) -> Pass:
-        """One pass: claim, prepare, send window by window, record; while a backlog drains on
-        PostgreSQL, the batches after it too (see ``_send``)."""
+        """One pass: claim, prepare, send window by window, record."""
         rt = self.rt
         if time.monotonic() >= self._next_sweep:
             self.sweep()
@@ -130,29 +123,28 @@ class Worker:
         # take the due messages, prepare them and lease them, the first windows straight to in
         # flight, in one transaction: a crash right after it leaves them in doubt, as it would a
         # moment later, once they are sending
-        _, ahead = self._window_plan()
-        with rt.db.unit_of_work() as session:
-            self._record(session, self._unrecorded, now=rt.clock.now())
-            batch = self._take(session, sending=1 + ahead)
+        with self._recording() as (session, delivery):
+            self._record(session, self._unrecorded, now=rt.clock.now(), delivery=delivery)
+            batch = self._take(session)
         self._leased_until = batch.leased_until
         self._unrecorded = {}
         if not batch.ids:
             return Pass(0)
-        return self._send(batch, ahead)
+        return self._send(batch)
 
-    def _take(self, session: Session, *, sending: int) -> Batch:
-        """Take, prepare and lease a batch, its first ``sending`` windows straight to in flight."""
+    def _take(self, session: Session) -> Batch:
+        """Take, prepare and lease a batch, its first windows straight to in flight."""
         rt, s = self.rt, self.rt.settings
         now = rt.clock.now()
         prepared = take(session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now)
-        size, _ = self._window_plan()
+        size, ahead = self._window_plan()
         sendable = prepared.sendable
         windows = [sendable[i : i + size] for i in range(0, len(sendable), size)]
         ours = jobs.lease(
             session,
             worker_id=self.id,
             ids=prepared.ids,
-            sending=[mid for w in windows[:sending] for mid in window_ids(w)],
+            sending=[mid for w in windows[: 1 + ahead] for mid in window_ids(w)],
             lease_until=now + self._lease,
         )
         jobs.record_unsendable(
@@ -162,11 +154,6 @@ class Worker:
         full = len(prepared.ids) == s.worker_batch_size
         return Batch(prepared.ids, windows, ours, full, leased_until=now + self._lease)
 
-    def _take_ahead(self) -> Batch:
-        """The next batch, taken while this one is sent (nothing of it in flight yet)."""
-        with self.rt.db.unit_of_work() as session:
-            return self._take(session, sending=0)
-
     def _window_plan(self) -> tuple[int, int]:
         """(messages a window, windows marked in flight ahead of the oldest one not recorded).
         Window n+1 is handed over while window n's outcomes are recorded, so two windows are in
@@ -175,36 +162,19 @@ class Worker:
         window = self.rt.settings.worker_window
         return (window // 2, 1) if window >= 2 else (window, 0)
 
-    def _ahead(self, batch: Batch) -> Future[Batch] | None:
-        """Take the next batch on the taker thread when more is due (this one was full), on
-        PostgreSQL (SQLite has one writer) and unless the sweep or a stop is due: so the windows
-        run on from one batch into the next, and taking and preparing it overlaps the sending."""
-        if not (batch.full and self._postgres and time.monotonic() < self._next_sweep):
-            return None
-        if self._stopping:
-            return None
-        if self._taker is None:
-            self._taker = ThreadPoolExecutor(1, thread_name_prefix="worker-take")
-        return self._taker.submit(self._take_ahead)
-
-    @property
-    def _stopping(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
-
-    def _send(self, batch: Batch, ahead: int) -> Pass:
-        """Send the windows of a batch, and of the batches taken ahead meanwhile. The windows
-        marked in flight are all handed to the transport at once; as each window's outcomes
-        come (oldest first), one transaction records them and marks the next window in flight,
-        which is handed over at once. So while window n is recorded the transport holds the
-        windows after it (the provider's own window does not drain between ours) and the
-        windows handed over but not recorded never exceed ``worker_window``."""
-        windows, ours, claimed, full = batch.windows, batch.ours, len(batch.ids), batch.full
-        upcoming = self._ahead(batch)
+    def _send(self, batch: Batch) -> Pass:
+        """Send the windows of a batch. The windows marked in flight are all handed to the
+        transport at once; as each window's outcomes come (oldest first), one transaction
+        records them and marks the next window in flight, which is handed over at once. So
+        while window n is recorded the transport holds the windows after it (the provider's
+        own window does not drain between ours) and the windows handed over but not recorded
+        never exceed ``worker_window``."""
+        windows, ours = batch.windows, batch.ours
+        _, ahead = self._window_plan()
         handed = deque(self._hand(w, ours) for w in windows[: 1 + ahead])
         marked = len(handed)  # windows[:marked] are marked in flight
-        n = 0
         try:
-            while n < len(windows):
+            for n in range(len(windows)):
                 outcomes, not_taken = self._collect(handed.popleft())
                 if not_taken:  # what the windows handed after it did send is recorded too
                     while handed:
@@ -212,30 +182,19 @@ class Worker:
                         outcomes |= more
                         not_taken += refused
                     self._give_back(windows[marked:], not_taken, outcomes)
-                    return Pass(claimed, busy=True)
-                if marked == len(windows) and upcoming is not None and not self._stopping:
-                    taken, upcoming = upcoming.result(), None
-                    windows, claimed = windows + taken.windows, claimed + len(taken.ids)
-                    full = taken.full
-                    upcoming = self._ahead(taken)
-                if n == len(windows) - 1 and full and upcoming is None:
+                    return Pass(len(batch.ids), busy=True)
+                if n == len(windows) - 1 and batch.full:
                     self._unrecorded = outcomes  # more is due: the next pass records these first
                     break
                 ours |= self._step(windows, marked, outcomes)
                 if marked < len(windows):
                     handed.append(self._hand(windows[marked], ours))
                     marked += 1
-                n += 1
-            return Pass(claimed)
-        finally:  # a failed or busy pass: wait for what is on the wire (in flight, in doubt)
+            return Pass(len(batch.ids))
+        finally:  # a failed pass: wait for what is on the wire (it stays in flight, in doubt)
             for rest in handed:
                 with contextlib.suppress(Exception):
                     self._collect(rest)
-            if upcoming is not None:  # taken ahead, never marked: back to the queue
-                with contextlib.suppress(Exception), self.rt.db.unit_of_work() as session:
-                    jobs.release(
-                        session, worker_id=self.id, ids=upcoming.result().ids, handed=False
-                    )
 
     def _step(
         self, windows: list[list[OutboundSms]], n: int, answers: dict[int, Answer]
@@ -243,17 +202,22 @@ class Worker:
         """One transaction: record these outcomes, mark window ``n`` in flight and renew the lease
         on the windows after it; returns the ids of window ``n`` that may go out. It runs while
         the windows before ``n`` are on the wire."""
+        with self._recording() as (session, delivery):
+            self._record(session, answers, now=self.rt.clock.now(), delivery=delivery)
+            return self._start(session, windows, n)
+
+    @contextlib.contextmanager
+    def _recording(self) -> Iterator[tuple[Session, list[Receipt]]]:
+        """A transaction recording outcomes, with the receipts waiting on the desk to write in
+        it; they are acknowledged once it has committed."""
         taken = self._desk.take() if self._desk is not None else []
         try:
             with self.rt.db.unit_of_work() as session:
-                delivery = [r for handed in taken for r in handed.receipts]
-                self._record(session, answers, now=self.rt.clock.now(), delivery=delivery)
-                ours = self._start(session, windows, n)
+                yield session, [r for handed in taken for r in handed.receipts]
         except BaseException as exc:
             ReceiptDesk.written(taken, exc)
             raise
         ReceiptDesk.written(taken)
-        return ours
 
     def _give_back(
         self, rest: list[list[OutboundSms]], not_taken: list[int], answers: dict[int, Answer]
@@ -369,7 +333,6 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Pass until ``stop`` is set, sleeping between idle passes. Never dies on one bad pass."""
         log.info("worker %s started", self.id)
-        self._stop = stop
         self.open()
         try:
             while not stop.is_set():
