@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from tilfreds.sms.transport import InboundSms, Receipt, TransportEvents
 
-LINGER = 0.05  # seconds a batch waits for a recording transaction to take it
+LINGER = 0.02  # seconds a batch waits for a recording transaction (one a window) to take it
 
 
 class Handed:
