@@ -203,8 +203,18 @@ class Worker:
         on the windows after it; returns the ids of window ``n`` that may go out. It runs while
         the windows before ``n`` are on the wire."""
         with self._recording() as (session, delivery):
-            self._record(session, answers, now=self.rt.clock.now(), delivery=delivery)
-            return self._start(session, windows, n)
+            now = self.rt.clock.now()
+            lease_until = now + self._lease
+            start = window_ids(windows[n]) if n < len(windows) else []
+            if start and now + self._lease / 2 >= self._leased_until:
+                # renewed once half of it has run out (a slow provider; mostly a batch is sent
+                # long before)
+                later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+                jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+                self._leased_until = lease_until
+            return self._record(
+                session, answers, now=now, delivery=delivery, start=start, lease_until=lease_until
+            )
 
     @contextlib.contextmanager
     def _recording(self) -> Iterator[tuple[Session, list[Receipt]]]:
@@ -237,17 +247,23 @@ class Worker:
         *,
         now: datetime,
         delivery: Sequence[Receipt] = (),
-    ) -> None:
-        if answers or delivery:
-            record_outcomes(
-                session,
-                worker_id=self.id,
-                transport=self.rt.transport.name,
-                outcomes=answers,
-                now=now,
-                resend_in_doubt=self._resend_in_doubt,
-                delivery=delivery,
-            )
+        start: Sequence[int] = (),
+        lease_until: datetime | None = None,
+    ) -> set[int]:
+        """Record outcomes and receipts, and mark ``start`` in flight: the ids that may go out."""
+        if not (answers or delivery or start):
+            return set()
+        return record_outcomes(
+            session,
+            worker_id=self.id,
+            transport=self.rt.transport.name,
+            outcomes=answers,
+            now=now,
+            resend_in_doubt=self._resend_in_doubt,
+            delivery=delivery,
+            start=start,
+            lease_until=lease_until,
+        )
 
     def flush(self) -> None:
         """Record outcomes still held for the next pass; before the worker stops."""
@@ -255,24 +271,6 @@ class Worker:
             with self.rt.db.unit_of_work() as session:
                 self._record(session, self._unrecorded, now=self.rt.clock.now())
             self._unrecorded = {}
-
-    def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
-        """Mark window ``n`` as in flight; renew the lease on the windows after it once half of
-        it has run out (a slow provider; mostly a batch is sent long before)."""
-        if n >= len(windows):
-            return set()
-        now = self.rt.clock.now()
-        lease_until = now + self._lease
-        if now + self._lease / 2 >= self._leased_until:
-            later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-            jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
-            self._leased_until = lease_until
-        return jobs.start_sending(
-            session,
-            worker_id=self.id,
-            ids=window_ids(windows[n]),
-            lease_until=lease_until,
-        )
 
     def _hand(self, window: list[OutboundSms], ours: set[int]) -> tuple[list[int], Handover]:
         """Hand a window's messages that are still ours (never a cancelled one) to the

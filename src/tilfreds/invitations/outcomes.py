@@ -15,7 +15,13 @@ from sqlalchemy import Boolean, ColumnElement, Table, bindparam, case, or_, sele
 from sqlalchemy.orm import Session
 
 from tilfreds.invitations import receipts
-from tilfreds.invitations.jobs import MAX_ATTEMPTS, RETRY_BASE, on_postgres, statements
+from tilfreds.invitations.jobs import (
+    MAX_ATTEMPTS,
+    RETRY_BASE,
+    on_postgres,
+    start_sending,
+    statements,
+)
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.sms.transport import InDoubt, Receipt, Rejected, Submitted
@@ -33,13 +39,17 @@ def record_outcomes(
     now: datetime,
     resend_in_doubt: bool = False,
     delivery: Sequence[Receipt] = (),
-) -> None:
+    start: Sequence[int] = (),
+    lease_until: datetime | None = None,
+) -> set[int]:
     """What the transport said for each message of a window this worker still holds: submitted
     (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
     with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt; and
     the ``delivery`` receipts that came meanwhile (after the window's ids are linked: a receipt
-    for one of them finds its part). Locks in the one order: invitations, the parts, then their
-    messages."""
+    for one of them finds its part). The next window, ``start``, is marked in flight (leased
+    until ``lease_until``); returns its ids that may go out (``jobs.start_sending``). Locks in
+    the one order: invitations, the parts, then their messages."""
+    assert lease_until is not None or not start
     submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
     postgres = on_postgres(session)
     hot = statements(postgres)
@@ -50,22 +60,31 @@ def record_outcomes(
         settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
     if delivery:
         settling |= receipts.apply_receipts(session, delivery, now=now)
-    if submitted:
-        same = {"worker": worker_id, "now": now, "transport": transport}
-        rows = [
-            (mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()
-        ]
+    started: set[int] | None = None  # None: ``start`` is still to be marked
+    same = {"worker": worker_id, "now": now, "transport": transport}
+    rows = [(mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()]
+    if submitted and postgres:
+        n = len(start)
+        started = {
+            mid
+            for mid, status in session.execute(
+                hot.submitted_and_start,
+                {
+                    "ids": ids + list(start),
+                    "pids": [r[1] for r in rows] + [""] * n,
+                    "segs": [r[2] for r in rows] + [0] * n,
+                    "encs": [r[3] for r in rows] + [""] * n,
+                    "start": list(start),
+                    "until": lease_until,
+                    **same,
+                },
+            )
+            if status == M.SENDING
+        }
+    elif submitted:
         session.execute(
             hot.submitted,
-            {
-                "ids": ids,
-                "pids": [r[1] for r in rows],
-                "segs": [r[2] for r in rows],
-                "encs": [r[3] for r in rows],
-                **same,
-            }
-            if postgres
-            else [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
+            [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
     receipts.settle(session, settling, now=now)
     _record_rejected(
@@ -79,6 +98,9 @@ def record_outcomes(
         mark_in_doubt(
             session, worker_id=worker_id, reasons=in_doubt, resend=resend_in_doubt, now=now
         )
+    if started is None and start and lease_until is not None:
+        started = start_sending(session, worker_id=worker_id, ids=start, lease_until=lease_until)
+    return started or set()
 
 
 def _ours(worker_id: str) -> tuple[ColumnElement[bool], ...]:
