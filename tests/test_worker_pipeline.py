@@ -152,7 +152,6 @@ class Handing:
     name = "handing"
     provider = Provider(name="test double", country="NO")
     idempotent = False
-    receipts_meanwhile = False
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt

@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
 
 from tilfreds import migrate
 from tilfreds.audit import service as audit
@@ -31,7 +30,6 @@ from tilfreds.invitations.outbox import SendContext
 from tilfreds.invitations.receipts import record_receipts
 from tilfreds.invitations.schedule import SendWindow
 from tilfreds.keyring import load_keys
-from tilfreds.receipt_desk import ReceiptDesk
 from tilfreds.sms.dev import DevTransport
 from tilfreds.sms.transport import InboundSms, Receipt, Transport, TransportError
 
@@ -88,12 +86,6 @@ class Runtime:
     keys: Keys
     clock: Clock
     transport: Transport
-
-    @cached_property
-    def receipt_desk(self) -> ReceiptDesk:
-        """Where a transport whose receipts come meanwhile sends them: one per runtime, so
-        every worker on it may write them (see ``tilfreds.receipt_desk``)."""
-        return ReceiptDesk(self.events)
 
     @property
     def events(self) -> DatabaseEvents:

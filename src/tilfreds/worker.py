@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,7 +33,6 @@ from tilfreds.invitations import jobs
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.postpone import postpone
-from tilfreds.receipt_desk import ReceiptDesk
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import (
     Answered,
@@ -41,7 +40,6 @@ from tilfreds.sms.transport import (
     InDoubt,
     NotTaken,
     OutboundSms,
-    Receipt,
     Rejected,
     Submitted,
 )
@@ -80,11 +78,6 @@ class Worker:
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
         self._unrecorded: dict[int, Answer] = {}
         self._leased_until = datetime.min.replace(tzinfo=UTC)  # the batch's lease, renewed late
-        # receipts written by our recording transactions (PostgreSQL: SQLite's worker runs in
-        # the web server's process, and its one writer gains nothing)
-        postgres = rt.db.engine.dialect.name == "postgresql"
-        meanwhile = postgres and rt.transport.receipts_meanwhile
-        self._desk = rt.receipt_desk if meanwhile else None
 
     @property
     def _lease(self) -> timedelta:
@@ -101,7 +94,7 @@ class Worker:
         log.info(
             "SMS transport %s: provider %s (%s)", transport.name, provider.name, provider.country
         )
-        transport.start(self._desk or self.rt.events)
+        transport.start(self.rt.events)
 
     def close(self) -> None:
         """Record what is held, then close the transport's session."""
@@ -123,8 +116,8 @@ class Worker:
         # take the due messages, prepare them and lease them, the first windows straight to in
         # flight, in one transaction: a crash right after it leaves them in doubt, as it would a
         # moment later, once they are sending
-        with self._recording() as (session, delivery):
-            self._record(session, self._unrecorded, now=rt.clock.now(), delivery=delivery)
+        with rt.db.unit_of_work() as session:
+            self._record(session, self._unrecorded, now=rt.clock.now())
             batch = self._take(session)
         self._leased_until = batch.leased_until
         self._unrecorded = {}
@@ -202,7 +195,7 @@ class Worker:
         """One transaction: record these outcomes, mark window ``n`` in flight and renew the lease
         on the windows after it; returns the ids of window ``n`` that may go out. It runs while
         the windows before ``n`` are on the wire."""
-        with self._recording() as (session, delivery):
+        with self.rt.db.unit_of_work() as session:
             now = self.rt.clock.now()
             lease_until = now + self._lease
             start = window_ids(windows[n]) if n < len(windows) else []
@@ -212,22 +205,7 @@ class Worker:
                 later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
                 jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
                 self._leased_until = lease_until
-            return self._record(
-                session, answers, now=now, delivery=delivery, start=start, lease_until=lease_until
-            )
-
-    @contextlib.contextmanager
-    def _recording(self) -> Iterator[tuple[Session, list[Receipt]]]:
-        """A transaction recording outcomes, with the receipts waiting on the desk to write in
-        it; they are acknowledged once it has committed."""
-        taken = self._desk.take() if self._desk is not None else []
-        try:
-            with self.rt.db.unit_of_work() as session:
-                yield session, [r for handed in taken for r in handed.receipts]
-        except BaseException as exc:
-            ReceiptDesk.written(taken, exc)
-            raise
-        ReceiptDesk.written(taken)
+            return self._record(session, answers, now=now, start=start, lease_until=lease_until)
 
     def _give_back(
         self, rest: list[list[OutboundSms]], not_taken: list[int], answers: dict[int, Answer]
@@ -246,12 +224,11 @@ class Worker:
         answers: dict[int, Answer],
         *,
         now: datetime,
-        delivery: Sequence[Receipt] = (),
         start: Sequence[int] = (),
         lease_until: datetime | None = None,
     ) -> set[int]:
-        """Record outcomes and receipts, and mark ``start`` in flight: the ids that may go out."""
-        if not (answers or delivery or start):
+        """Record outcomes and mark ``start`` in flight: the ids of it that may go out."""
+        if not (answers or start):
             return set()
         return record_outcomes(
             session,
@@ -260,7 +237,6 @@ class Worker:
             outcomes=answers,
             now=now,
             resend_in_doubt=self._resend_in_doubt,
-            delivery=delivery,
             start=start,
             lease_until=lease_until,
         )

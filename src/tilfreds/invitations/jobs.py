@@ -130,7 +130,6 @@ class Statements:
     start_sending: Any
     invitations_sent: Any
     submitted: Any
-    submitted_and_start: Any
 
 
 @cache
@@ -189,20 +188,9 @@ def statements(postgres: bool) -> Statements:
             i.status == InvitationStatus.PENDING,
         )
         .values(status=InvitationStatus.SENT, sent_at=bindparam("now")),
-        submitted=update(_messages)
-        .where(match, ours, or_(m.status == M.SENDING, m.status == M.IN_DOUBT))  # no IN: many
-        .values(
-            status=M.SUBMITTED,
-            lease_until=None,
-            submitted_at=bindparam("now"),
-            transport=bindparam("transport"),
-            provider_id=provider_id,
-            segments=segments,
-            encoding=encoding,
-        ),
         # PostgreSQL: a window submitted and the next one (``start``, in the arrays too) marked
-        # in flight in one statement: one round trip fewer for each window
-        submitted_and_start=update(_messages)
+        # in flight in one statement (one round trip fewer a window); SQLite: an executemany
+        submitted=update(_messages)
         .where(
             match,
             ours,
@@ -227,7 +215,17 @@ def statements(postgres: bool) -> Statements:
         )
         .returning(m.id, m.status)
         if postgres
-        else None,
+        else update(_messages)
+        .where(match, ours, or_(m.status == M.SENDING, m.status == M.IN_DOUBT))  # no IN: many
+        .values(
+            status=M.SUBMITTED,
+            lease_until=None,
+            submitted_at=bindparam("now"),
+            transport=bindparam("transport"),
+            provider_id=provider_id,
+            segments=segments,
+            encoding=encoding,
+        ),
     )
 
 

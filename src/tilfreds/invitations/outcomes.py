@@ -24,7 +24,7 @@ from tilfreds.invitations.jobs import (
 )
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
-from tilfreds.sms.transport import InDoubt, Receipt, Rejected, Submitted
+from tilfreds.sms.transport import InDoubt, Rejected, Submitted
 
 _messages = cast(Table, Message.__table__)
 M = MessageStatus
@@ -38,17 +38,15 @@ def record_outcomes(
     outcomes: Mapping[int, Submitted | Rejected | InDoubt],
     now: datetime,
     resend_in_doubt: bool = False,
-    delivery: Sequence[Receipt] = (),
     start: Sequence[int] = (),
     lease_until: datetime | None = None,
 ) -> set[int]:
     """What the transport said for each message of a window this worker still holds: submitted
     (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
-    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt; and
-    the ``delivery`` receipts that came meanwhile (after the window's ids are linked: a receipt
-    for one of them finds its part). The next window, ``start``, is marked in flight (leased
-    until ``lease_until``); returns its ids that may go out (``jobs.start_sending``). Locks in
-    the one order: invitations, the parts, then their messages."""
+    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt. The
+    next window, ``start``, is marked in flight (leased until ``lease_until``; on PostgreSQL by
+    the statement that records the submitted); returns its ids that may go out (as
+    ``jobs.start_sending``). Locks in the one order: invitations, the parts, then messages."""
     assert lease_until is not None or not start
     submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
     postgres = on_postgres(session)
@@ -58,8 +56,6 @@ def record_outcomes(
     if submitted:
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
         settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
-    if delivery:
-        settling |= receipts.apply_receipts(session, delivery, now=now)
     started: set[int] | None = None  # None: ``start`` is still to be marked
     same = {"worker": worker_id, "now": now, "transport": transport}
     rows = [(mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()]
@@ -68,7 +64,7 @@ def record_outcomes(
         started = {
             mid
             for mid, status in session.execute(
-                hot.submitted_and_start,
+                hot.submitted,
                 {
                     "ids": ids + list(start),
                     "pids": [r[1] for r in rows] + [""] * n,

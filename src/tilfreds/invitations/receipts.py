@@ -140,28 +140,13 @@ def record_receipts(
 ) -> ReceiptsRecorded:
     """Apply a batch of receipts; a receipt seen before, or older news than what a part already
     has, changes nothing."""
-    messages, changed, unknown = _apply(session, receipts, now=now)
-    return ReceiptsRecorded(changed, unknown, settled=settle(session, messages))
-
-
-def apply_receipts(session: Session, receipts: Sequence[Receipt], *, now: datetime) -> set[int]:
-    """The parts' half of ``record_receipts``, for a transaction that writes other parts first
-    (the worker's, see ``tilfreds.receipt_desk``): returns the messages to ``settle`` once
-    their own rows are written (the lock order: parts, then messages)."""
-    return _apply(session, receipts, now=now)[0]
-
-
-def _apply(
-    session: Session, receipts: Sequence[Receipt], *, now: datetime
-) -> tuple[set[int], int, int]:
-    """Upsert the parts; returns (the messages they belong to, parts changed, unknown ids)."""
     best: dict[tuple[str, str], Receipt] = {}
     for r in receipts:  # one row per id in one statement (PostgreSQL requires it): the best
         key = (r.transport[:20], r.provider_id[:64])
         if key not in best or RANK[r.state] > RANK[best[key].state]:
             best[key] = r
     if not best:
-        return set(), 0, 0
+        return ReceiptsRecorded(0, 0, 0)
     rows = [  # in key order: the lock order
         (transport, provider_id, r.state.value, r.error_code[:40] if r.error_code else None, r)
         for (transport, provider_id), r in sorted(best.items())
@@ -188,7 +173,7 @@ def _apply(
         log.debug(
             "%d receipts for ids no message has yet; kept to apply when they show up", unknown
         )
-    return messages, len(found), unknown
+    return ReceiptsRecorded(changed=len(found), unknown=unknown, settled=settle(session, messages))
 
 
 def _claim_by_reference(

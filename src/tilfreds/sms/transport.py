@@ -154,9 +154,6 @@ class Transport(Protocol):
     # True when sending a reference the provider already took adds nothing (it deduplicates on
     # our reference): messages left in doubt by a crash can then be sent again safely
     idempotent: bool
-    # True when receipts come on a thread of the transport's own while windows are sent (SMPP):
-    # the worker then has its recording transactions write them (``tilfreds.receipt_desk``)
-    receipts_meanwhile: bool
 
     def start(self, events: TransportEvents) -> None:
         """Open the session; calling it again on an open session does nothing."""
@@ -179,7 +176,6 @@ class Blocking:
     one after another, so the worker records one window while the next is sent."""
 
     _sender: ThreadPoolExecutor | None = None
-    receipts_meanwhile = False  # any come from the web server's callback route, or at once
 
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
         raise NotImplementedError

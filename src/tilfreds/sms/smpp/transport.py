@@ -92,7 +92,6 @@ def address(number: str, ton: int, npi: int) -> pdus.Address:
 class SmppTransport:
     name = TRANSPORT
     idempotent = False
-    receipts_meanwhile = True  # on the reader thread, while windows are in flight
 
     def __init__(
         self, provider: Provider, binds: int, config: BindConfig, addressing: Addressing
