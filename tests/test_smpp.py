@@ -28,6 +28,7 @@ from tilfreds.config import Settings
 from tilfreds.sms.smpp import SmppTransport, build
 from tilfreds.sms.transport import (
     InboundSms,
+    InDoubt,
     NotTaken,
     OutboundSms,
     Receipt,
@@ -369,3 +370,19 @@ def test_p3_while_the_smsc_is_down_nothing_is_taken_and_it_binds_again_when_back
         assert back.wait_for(lambda: {m.text for m in back.received} == {"A", "B"})
     finally:
         back.stop()
+
+
+def test_p3_a_window_waiting_behind_one_the_smsc_never_answers_is_given_back_unsent(
+    smsc: Smsc, connect: Callable[..., tuple[SmppTransport, Recorder]]
+) -> None:
+    """The next window is handed over while the last one's answers are due; when they do not
+    come in time (the SMSC stalled), the connection is renewed: the last window is in doubt
+    and the next was never written (not taken: it keeps its attempts)."""
+    # the link looks alive (no enquire_link is due) while submit_sm answers are late
+    transport, _ = connect(smpp_window=2, smpp_response_seconds=0.5, smpp_enquire_link_seconds=600)
+    smsc.faults.delay = 20  # answers far later than the transport waits
+    first = transport.hand([sms("A", 1), sms("B", 2)])
+    second = transport.hand([sms("C", 3), sms("D", 4)])  # waits for room, then gives up
+    assert all(isinstance(o, NotTaken) for o in second.outcomes())
+    assert all(isinstance(o, InDoubt) for o in first.outcomes())
+    assert smsc.wait_for(lambda: smsc.submits == 2)  # C and D never reached it

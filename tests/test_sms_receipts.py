@@ -27,7 +27,8 @@ from tilfreds.sms.transport import (
     Submitted,
     TransportEvents,
 )
-from tilfreds.worker import UNMATCHED_AFTER, Worker
+from tilfreds.sweep import UNMATCHED_AFTER
+from tilfreds.worker import Worker
 
 D, F, X, E = (
     ReceiptState.DELIVERED,

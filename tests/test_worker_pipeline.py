@@ -1,10 +1,12 @@
-"""The pipelined worker (P3): window n+1 is on the wire while window n's outcomes are recorded
-on the recorder thread. A message is marked in flight, committed, before it is handed over, and
-the windows in flight together never exceed ``worker_window``: a crash while window n is
-recorded and window n+1 is in flight loses nothing and leaves only those in doubt."""
+"""The pipelined worker (P3): window n+1 is handed to the transport before window n's answers
+are collected, and is on the wire while window n's outcomes are recorded. A message is marked in
+flight, committed, before it is handed over, and the windows in flight together never exceed
+``worker_window``: a crash while window n is recorded and window n+1 is in flight loses nothing
+and leaves only those in doubt."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +22,16 @@ from tilfreds.clock import FrozenClock
 from tilfreds.invitations import jobs
 from tilfreds.invitations.models import Message
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import NotTaken, OutboundSms, Outcome, Provider, Submitted
+from tilfreds.sms.transport import (
+    Answered,
+    Blocking,
+    Handover,
+    NotTaken,
+    OutboundSms,
+    Outcome,
+    Provider,
+    Submitted,
+)
 from tilfreds.worker import Worker
 
 WINDOW = 4  # worker_window: two windows of two in flight at most
@@ -30,9 +41,9 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing of the worker's main thread runs after it."""
 
 
-class Watching:
-    """A provider that checks, as each window is handed over, what a crash would find committed;
-    at the second window it lets the first window's record go on (held back until then, so it
+class Watching(Blocking):
+    """A provider that checks, as each window is sent, what a crash would find committed; at
+    the second window it lets the first window's record go on (held back until then, so it
     cannot happen before), waits until it is committed, and the worker is killed."""
 
     name = "watching"
@@ -47,9 +58,6 @@ class Watching:
         self.unmarked: list[int] = []
 
     def start(self, events: object) -> None:
-        return None
-
-    def close(self) -> None:
         return None
 
     def _status_counts(self) -> dict[str, int]:
@@ -67,6 +75,8 @@ class Watching:
             ]
 
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        if len(self.handed) >= 2:  # the worker is gone: nothing more leaves
+            raise Killed
         ids = [int(sms.reference) for sms in window]
         # marked in flight before handed over (an assertion here would be taken for an adapter
         # bug by the worker: collected instead)
@@ -116,7 +126,7 @@ def test_p3_a_crash_while_window_n_is_recorded_and_n_plus_1_is_in_flight_loses_n
     first, second = transport.handed
     assert len(first) == len(second) == WINDOW // 2
     # what the crash left: the first window recorded, the second in flight, the third marked
-    # ahead (never handed over), the rest only claimed
+    # in flight (handed over as the crash came, never sent), the rest only claimed
     with rt.db.unit_of_work() as session:
         recovery = jobs.recover_expired_leases(
             session,
@@ -132,6 +142,66 @@ def test_p3_a_crash_while_window_n_is_recorded_and_n_plus_1_is_in_flight_loses_n
     assert sorted(s for s, _ in statuses(rt)) == sorted(
         ["submitted"] * 2 + ["in_doubt"] * 4 + ["queued"] * 4
     )
+
+
+class Handing:
+    """A provider that takes windows without answering at once (as SMPP does): it logs when a
+    window is handed over and when its answers are asked for, and how many messages were in
+    flight in the database at each hand-over."""
+
+    name = "handing"
+    provider = Provider(name="test double", country="NO")
+    idempotent = False
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.events: list[tuple[str, int]] = []
+        self.in_flight_at_handover: list[int] = []
+
+    def start(self, events: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        return self.hand(window).outcomes()
+
+    def hand(self, window: Sequence[OutboundSms]) -> Handover:
+        first = int(window[0].reference)
+        with self.rt.db.read_only() as session:
+            sending = select(func.count()).where(Message.status == "sending")
+            self.in_flight_at_handover.append(session.execute(sending).scalar_one())
+        self.events.append(("hand", first))
+        answers: list[Outcome] = [Submitted(provider_ids=(f"p{sms.reference}",)) for sms in window]
+        return Logged(self.events, first, answers)
+
+
+class Logged(Answered):
+    def __init__(self, events: list[tuple[str, int]], first: int, answers: list[Outcome]) -> None:
+        super().__init__(answers)
+        self.events, self.first = events, first
+
+    def outcomes(self) -> list[Outcome]:
+        self.events.append(("answers", self.first))
+        return super().outcomes()
+
+
+def test_p3_window_n_plus_1_is_handed_over_before_window_n_is_answered(rt: Runtime) -> None:
+    """The transport holds the next window while one's answers come (its own window need not
+    drain between ours), and never more than ``worker_window`` messages are in flight."""
+    rt.settings.worker_batch_size, rt.settings.worker_window = 8, WINDOW
+    rt.transport = transport = Handing(rt)
+    intake(rt, *range(8))
+    Worker(rt).drain()
+    firsts = sorted({first for _, first in transport.events})
+    assert len(firsts) == 4  # four windows of two
+    for earlier, later in itertools.pairwise(firsts):
+        assert transport.events.index(("hand", later)) < transport.events.index(
+            ("answers", earlier)
+        )
+    assert max(transport.in_flight_at_handover) <= WINDOW
+    assert {str(s) for s, _ in statuses(rt)} == {"submitted"}
 
 
 class BusyAtSecond(Recording):

@@ -2,47 +2,64 @@
 
 Run as ``tilfreds worker`` (any number of processes on PostgreSQL) or in-process by ``tilfreds
 serve`` on SQLite. A pass takes a batch, prepares it and marks its first windows in flight (one
-transaction), then sends it one window at a time. The transaction that records a window's outcomes
-also marks a later window as in flight and renews the lease on the rest, and it runs on a recorder
-thread while the next window is on the wire (pipelined: the database's time and the provider's
-overlap). A message is marked in flight, and committed, before it is handed over; at most two
-windows (together ``worker_window`` messages) are in flight at once, so a crash leaves at most that
-many in doubt, and a slow batch is never claimed twice. While a backlog drains (the batch was
-full), the last window's outcomes are recorded by the transaction that takes the next batch: one
-commit fewer a batch (see docs/benchmarks.md).
+transaction) and hands those to the transport. The transaction that records a window's outcomes
+also marks the next window as in flight (and renews the lease on the rest), which is handed over
+at once, while the window before it is still on the wire: the transport never runs dry between
+windows, and the database's time and the provider's overlap. A message is marked in flight, and
+committed, before it is handed over; at most two windows (together ``worker_window`` messages)
+are handed over and not recorded at once, so a crash leaves at most that many in doubt, and a
+slow batch is never claimed twice. While a backlog drains (the batch was full), the last window's
+outcomes are recorded by the transaction that takes the next batch: one commit fewer a batch
+(see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import conversation, jobs, receipts, reminders
+from tilfreds.invitations import jobs
 from tilfreds.invitations.outbox import take
 from tilfreds.invitations.outcomes import record_outcomes
 from tilfreds.invitations.postpone import postpone
-from tilfreds.invitations.service import expire_overdue
 from tilfreds.runtime import Runtime
-from tilfreds.sms.transport import InDoubt, NotTaken, OutboundSms, Rejected, Submitted
+from tilfreds.sms.transport import (
+    Answered,
+    Handover,
+    InDoubt,
+    NotTaken,
+    OutboundSms,
+    Rejected,
+    Submitted,
+)
+from tilfreds.sweep import sweep
 
 log = logging.getLogger(__name__)
 Answer = Submitted | Rejected | InDoubt  # what the worker records; NotTaken is given back
-UNMATCHED_AFTER = timedelta(hours=1)  # receipts matching no message this long are reported
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    ids: list[int]  # all the messages taken
+    windows: list[list[OutboundSms]]  # those to send
+    ours: set[int]  # marked in flight
+    full: bool  # as many as a batch takes: more may be due
+    leased_until: datetime
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,6 @@ class Worker:
         # outcomes of a full batch's last window, recorded in the transaction that claims the
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
         self._unrecorded: dict[int, Answer] = {}
-        self._recorder_pool: ThreadPoolExecutor | None = None  # records while the next is sent
         self._leased_until = datetime.min.replace(tzinfo=UTC)  # the batch's lease, renewed late
 
     @property
@@ -85,178 +101,145 @@ class Worker:
         try:
             self.flush()
         finally:
-            self._stop_recorder()
             self.rt.transport.close()
 
     def sweep(self) -> None:
-        """Housekeeping that needs no hurry: leases that ran out, invitations that expired, the
-        reminders of invitations sent, receipts that match no message (reported, and deleted once
-        kept ``unmatched_receipts_days``)."""
-        rt, s = self.rt, self.rt.settings
-        with rt.db.unit_of_work() as session:
-            now = rt.clock.now()
-            recovery = jobs.recover_expired_leases(
-                session, now=now, resend_in_doubt=self._resend_in_doubt
-            )
-            expired = expire_overdue(session, now=now)
-            reminders.queue_reminders(session, now=now)
-            conversation.close_idle(
-                session, idle=timedelta(hours=s.sms_reply_window_hours), now=now
-            )
-            stray = receipts.unmatched(  # those that became stray since the last sweep
-                session,
-                older_than=now - UNMATCHED_AFTER,
-                newer_than=now - UNMATCHED_AFTER - timedelta(seconds=s.worker_sweep_seconds),
-            )
-            purged = receipts.purge_unmatched(
-                session, older_than=now - timedelta(days=s.unmatched_receipts_days)
-            )
-        if recovery.in_doubt or recovery.failed:
-            log.warning(
-                "sweep: %d messages in doubt after a worker stopped, %d given up, %d requeued",
-                recovery.in_doubt,
-                recovery.failed,
-                recovery.requeued,
-            )
-        if expired:  # routine: a link's validity ran out
-            log.info("sweep: %d invitations expired", expired)
-        if stray:
-            log.warning(
-                "%d more delivery receipts match no message after %s; kept in message_parts "
-                "for reconciliation (docs/sms.md)",
-                stray,
-                UNMATCHED_AFTER,
-            )
-        if purged:
-            log.warning(
-                "sweep: deleted %d delivery receipts that matched no message for %g days "
-                "(TILFREDS_UNMATCHED_RECEIPTS_DAYS)",
-                purged,
-                s.unmatched_receipts_days,
-            )
+        """Housekeeping that needs no hurry (see ``tilfreds.sweep``)."""
+        sweep(self.rt, resend_in_doubt=self._resend_in_doubt)
 
     def run_once(self) -> Pass:
         """One pass: claim, prepare, send window by window, record."""
-        rt, s = self.rt, self.rt.settings
+        rt = self.rt
         if time.monotonic() >= self._next_sweep:
             self.sweep()
-            self._next_sweep = time.monotonic() + s.worker_sweep_seconds
+            self._next_sweep = time.monotonic() + rt.settings.worker_sweep_seconds
         # take the due messages, prepare them and lease them, the first windows straight to in
         # flight, in one transaction: a crash right after it leaves them in doubt, as it would a
         # moment later, once they are sending
         with rt.db.unit_of_work() as session:
-            now = rt.clock.now()
-            self._record(session, self._unrecorded, now=now)
-            prepared = take(
-                session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now
-            )
-            ids = prepared.ids
-            size, ahead = self._window_plan()
-            windows = [
-                prepared.sendable[i : i + size] for i in range(0, len(prepared.sendable), size)
-            ]
-            self._leased_until = now + self._lease
-            ours = jobs.lease(
-                session,
-                worker_id=self.id,
-                ids=ids,
-                sending=[mid for w in windows[: 1 + ahead] for mid in window_ids(w)],
-                lease_until=self._leased_until,
-            )
-            jobs.record_unsendable(
-                session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
-            )
-            postpone(session, worker_id=self.id, later=prepared.later)
+            self._record(session, self._unrecorded, now=rt.clock.now())
+            batch = self._take(session)
+        self._leased_until = batch.leased_until
         self._unrecorded = {}
-        if not ids:
+        if not batch.ids:
             return Pass(0)
-        busy = self._send_batch(windows, ours, ahead, full=len(ids) == s.worker_batch_size)
-        return Pass(len(ids), busy=busy)
+        return self._send(batch)
+
+    def _take(self, session: Session) -> Batch:
+        """Take, prepare and lease a batch, its first windows straight to in flight."""
+        rt, s = self.rt, self.rt.settings
+        now = rt.clock.now()
+        prepared = take(session, rt.keys, limit=s.worker_batch_size, ctx=rt.send_context(), now=now)
+        size, ahead = self._window_plan()
+        sendable = prepared.sendable
+        windows = [sendable[i : i + size] for i in range(0, len(sendable), size)]
+        ours = jobs.lease(
+            session,
+            worker_id=self.id,
+            ids=prepared.ids,
+            sending=[mid for w in windows[: 1 + ahead] for mid in window_ids(w)],
+            lease_until=now + self._lease,
+        )
+        jobs.record_unsendable(
+            session, worker_id=self.id, skipped=prepared.skipped, failed=prepared.failed
+        )
+        postpone(session, worker_id=self.id, later=prepared.later)
+        full = len(prepared.ids) == s.worker_batch_size
+        return Batch(prepared.ids, windows, ours, full, leased_until=now + self._lease)
 
     def _window_plan(self) -> tuple[int, int]:
-        """(messages a window, windows marked in flight ahead of the one being sent). Pipelined,
-        window n+1 is on the wire while window n's outcomes are recorded, so two windows are in
+        """(messages a window, windows marked in flight ahead of the oldest one not recorded).
+        Window n+1 is handed over while window n's outcomes are recorded, so two windows are in
         flight at once: each is half of ``worker_window``, which stays the most a crash can leave
         in doubt. A window of one is sent and recorded in turn."""
         window = self.rt.settings.worker_window
         return (window // 2, 1) if window >= 2 else (window, 0)
 
-    def _send_batch(
-        self, windows: list[list[OutboundSms]], ours: set[int], ahead: int, *, full: bool
-    ) -> bool:
-        """Send the windows of a batch, each one's outcomes recorded by the transaction that also
-        marks window n+1+ahead in flight: on the recorder thread while the next window is sent
-        (pipelined), or before it (not). Returns whether the transport was busy."""
-        recording: Future[set[int]] | None = None
+    def _send(self, batch: Batch) -> Pass:
+        """Send the windows of a batch. The windows marked in flight are all handed to the
+        transport at once; as each window's outcomes come (oldest first), one transaction
+        records them and marks the next window in flight, which is handed over at once. So
+        while window n is recorded the transport holds the windows after it (the provider's
+        own window does not drain between ours) and the windows handed over but not recorded
+        never exceed ``worker_window``."""
+        windows, ours = batch.windows, batch.ours
+        _, ahead = self._window_plan()
+        handed = deque(self._hand(w, ours) for w in windows[: 1 + ahead])
+        marked = len(handed)  # windows[:marked] are marked in flight
         try:
-            for n, window in enumerate(windows):
-                outcomes: dict[int, Answer] = {}
-                not_taken = self._send(window, ours, outcomes)
-                if recording is not None:  # window n-1 recorded, window n+ahead in flight
-                    ours |= recording.result()
-                    recording = None
-                if not_taken:
-                    self._give_back(windows, n, not_taken, outcomes, ahead)
-                    return True
-                if n == len(windows) - 1 and full:
+            for n in range(len(windows)):
+                outcomes, not_taken = self._collect(handed.popleft())
+                if not_taken:  # what the windows handed after it did send is recorded too
+                    while handed:
+                        more, refused = self._collect(handed.popleft())
+                        outcomes |= more
+                        not_taken += refused
+                    self._give_back(windows[marked:], not_taken, outcomes)
+                    return Pass(len(batch.ids), busy=True)
+                if n == len(windows) - 1 and batch.full:
                     self._unrecorded = outcomes  # more is due: the next pass records these first
-                    return False
-                step = partial(self._step, windows, n + 1 + ahead, outcomes)
-                if ahead:
-                    recording = self._recorder().submit(step)
-                else:
-                    ours |= step()
-            return False
-        finally:
-            if recording is not None:
-                recording.result()
+                    break
+                ours |= self._step(windows, marked, outcomes)
+                if marked < len(windows):
+                    handed.append(self._hand(windows[marked], ours))
+                    marked += 1
+            return Pass(len(batch.ids))
+        finally:  # a failed pass: wait for what is on the wire (it stays in flight, in doubt)
+            for rest in handed:
+                with contextlib.suppress(Exception):
+                    self._collect(rest)
 
     def _step(
         self, windows: list[list[OutboundSms]], n: int, answers: dict[int, Answer]
     ) -> set[int]:
         """One transaction: record these outcomes, mark window ``n`` in flight and renew the lease
-        on the windows after it; returns the ids of window ``n`` that may go out."""
+        on the windows after it; returns the ids of window ``n`` that may go out. It runs while
+        the windows before ``n`` are on the wire."""
         with self.rt.db.unit_of_work() as session:
-            self._record(session, answers, now=self.rt.clock.now())
-            return self._start(session, windows, n)
+            now = self.rt.clock.now()
+            lease_until = now + self._lease
+            start = window_ids(windows[n]) if n < len(windows) else []
+            if start and now + self._lease / 2 >= self._leased_until:
+                # renewed once half of it has run out (a slow provider; mostly a batch is sent
+                # long before)
+                later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
+                jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
+                self._leased_until = lease_until
+            return self._record(session, answers, now=now, start=start, lease_until=lease_until)
 
     def _give_back(
-        self,
-        windows: list[list[OutboundSms]],
-        n: int,
-        not_taken: list[int],
-        answers: dict[int, Answer],
-        ahead: int,
+        self, rest: list[list[OutboundSms]], not_taken: list[int], answers: dict[int, Answer]
     ) -> None:
-        """The transport was busy at window ``n``: record what it did take, and give the rest
-        back to the queue (those marked in flight ahead undo their attempt: never handed)."""
-        marked = [int(sms.reference) for w in windows[n + 1 : n + 1 + ahead] for sms in w]
-        rest = [int(sms.reference) for w in windows[n + 1 + ahead :] for sms in w]
+        """The transport was busy: record what it did take, and give the rest back to the
+        queue (those it did not take undo their attempt; the windows never marked keep it)."""
+        later = [int(sms.reference) for w in rest for sms in w]
         with self.rt.db.unit_of_work() as session:
             self._record(session, answers, now=self.rt.clock.now())
-            jobs.release(session, worker_id=self.id, ids=not_taken + marked, handed=True)
-            jobs.release(session, worker_id=self.id, ids=rest, handed=False)
+            jobs.release(session, worker_id=self.id, ids=not_taken, handed=True)
+            jobs.release(session, worker_id=self.id, ids=later, handed=False)
 
-    def _recorder(self) -> ThreadPoolExecutor:
-        if self._recorder_pool is None:
-            self._recorder_pool = ThreadPoolExecutor(1, thread_name_prefix="worker-record")
-        return self._recorder_pool
-
-    def _stop_recorder(self) -> None:
-        if self._recorder_pool is not None:
-            self._recorder_pool.shutdown()
-            self._recorder_pool = None
-
-    def _record(self, session: Session, answers: dict[int, Answer], *, now: datetime) -> None:
-        if answers:
-            record_outcomes(
-                session,
-                worker_id=self.id,
-                transport=self.rt.transport.name,
-                outcomes=answers,
-                now=now,
-                resend_in_doubt=self._resend_in_doubt,
-            )
+    def _record(
+        self,
+        session: Session,
+        answers: dict[int, Answer],
+        *,
+        now: datetime,
+        start: Sequence[int] = (),
+        lease_until: datetime | None = None,
+    ) -> set[int]:
+        """Record outcomes and mark ``start`` in flight: the ids of it that may go out."""
+        if not (answers or start):
+            return set()
+        return record_outcomes(
+            session,
+            worker_id=self.id,
+            transport=self.rt.transport.name,
+            outcomes=answers,
+            now=now,
+            resend_in_doubt=self._resend_in_doubt,
+            start=start,
+            lease_until=lease_until,
+        )
 
     def flush(self) -> None:
         """Record outcomes still held for the next pass; before the worker stops."""
@@ -265,51 +248,38 @@ class Worker:
                 self._record(session, self._unrecorded, now=self.rt.clock.now())
             self._unrecorded = {}
 
-    def _start(self, session: Session, windows: list[list[OutboundSms]], n: int) -> set[int]:
-        """Mark window ``n`` as in flight; renew the lease on the windows after it once half of
-        it has run out (a slow provider; mostly a batch is sent long before)."""
-        if n >= len(windows):
-            return set()
-        now = self.rt.clock.now()
-        lease_until = now + self._lease
-        if now + self._lease / 2 >= self._leased_until:
-            later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
-            jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
-            self._leased_until = lease_until
-        return jobs.start_sending(
-            session,
-            worker_id=self.id,
-            ids=window_ids(windows[n]),
-            lease_until=lease_until,
-        )
-
-    def _send(
-        self,
-        window: list[OutboundSms],
-        ours: set[int],
-        outcomes: dict[int, Answer],
-    ) -> list[int]:
-        """Hand a window to the transport; returns the ids it did not take (it was busy).
-        Messages whose answer was lost are recorded in doubt with the other outcomes."""
+    def _hand(self, window: list[OutboundSms], ours: set[int]) -> tuple[list[int], Handover]:
+        """Hand a window's messages that are still ours (never a cancelled one) to the
+        transport; an adapter's error leaves them all in doubt."""
         transport = self.rt.transport
-        handing = [sms for sms in window if int(sms.reference) in ours]  # never a cancelled one
+        handing = [sms for sms in window if int(sms.reference) in ours]
+        ids = [int(sms.reference) for sms in handing]
         if not handing:
-            return []
+            return ids, Answered([])
         try:
-            answers = transport.send_window(handing)
+            return ids, transport.hand(handing)
         except Exception as exc:  # an adapter bug: what it sent is unknown
             log.exception("transport %s failed unexpectedly", transport.name)
-            answers = [InDoubt(repr(exc))] * len(handing)
+            return ids, Answered([InDoubt(repr(exc))] * len(ids))
+
+    def _collect(self, handed: tuple[list[int], Handover]) -> tuple[dict[int, Answer], list[int]]:
+        """A handed window's outcomes, and the ids the transport did not take (it was busy)."""
+        ids, handover = handed
+        try:
+            answers = handover.outcomes()
+        except Exception as exc:
+            log.exception("transport %s failed unexpectedly", self.rt.transport.name)
+            answers = [InDoubt(repr(exc))] * len(ids)
+        outcomes: dict[int, Answer] = {}
         not_taken: list[int] = []
-        for sms, answer in zip(handing, answers, strict=True):
-            message_id = int(sms.reference)
+        for message_id, answer in zip(ids, answers, strict=True):
             if isinstance(answer, NotTaken):
                 not_taken.append(message_id)
             else:
                 outcomes[message_id] = answer
         if not_taken:
-            log.warning("transport %s is busy; backing off", transport.name)
-        return not_taken
+            log.warning("transport %s is busy; backing off", self.rt.transport.name)
+        return outcomes, not_taken
 
     def _wait(self, busy: bool, sleep: Callable[[float], object]) -> None:
         s = self.rt.settings
@@ -332,7 +302,6 @@ class Worker:
                 self._wait(result.busy, time.sleep)
         finally:
             self.flush()
-            self._stop_recorder()  # its thread is started again by the next pass, if any
         return total
 
     def run(self, stop: threading.Event) -> None:

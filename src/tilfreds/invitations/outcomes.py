@@ -7,7 +7,7 @@ order: invitations, message parts, then messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -15,7 +15,13 @@ from sqlalchemy import Boolean, ColumnElement, Table, bindparam, case, or_, sele
 from sqlalchemy.orm import Session
 
 from tilfreds.invitations import receipts
-from tilfreds.invitations.jobs import MAX_ATTEMPTS, RETRY_BASE, on_postgres, statements
+from tilfreds.invitations.jobs import (
+    MAX_ATTEMPTS,
+    RETRY_BASE,
+    on_postgres,
+    start_sending,
+    statements,
+)
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.sms.transport import InDoubt, Rejected, Submitted
@@ -32,35 +38,51 @@ def record_outcomes(
     outcomes: Mapping[int, Submitted | Rejected | InDoubt],
     now: datetime,
     resend_in_doubt: bool = False,
-) -> None:
+    start: Sequence[int] = (),
+    lease_until: datetime | None = None,
+) -> set[int]:
     """What the transport said for each message of a window this worker still holds: submitted
     (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
-    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt.
-    Locks in the one order: invitations, the parts, then their messages."""
+    with back-off until MAX_ATTEMPTS when temporary, failed when permanent) or in doubt. The
+    next window, ``start``, is marked in flight (leased until ``lease_until``; on PostgreSQL by
+    the statement that records the submitted); returns its ids that may go out (as
+    ``jobs.start_sending``). Locks in the one order: invitations, the parts, then messages."""
+    assert lease_until is not None or not start
     submitted = {mid: o for mid, o in outcomes.items() if isinstance(o, Submitted)}
+    postgres = on_postgres(session)
+    hot = statements(postgres)
+    ids = list(submitted)
+    settling: set[int] = set()  # messages with a receipt: their status from their parts
     if submitted:
-        postgres = on_postgres(session)
-        hot = statements(postgres)
-        ids = list(submitted)
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
-        early = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
-        same = {"worker": worker_id, "now": now, "transport": transport}
-        rows = [
-            (mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()
-        ]
+        settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
+    started: set[int] | None = None  # None: ``start`` is still to be marked
+    same = {"worker": worker_id, "now": now, "transport": transport}
+    rows = [(mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()]
+    if submitted and postgres:
+        n = len(start)
+        started = {
+            mid
+            for mid, status in session.execute(
+                hot.submitted,
+                {
+                    "ids": ids + list(start),
+                    "pids": [r[1] for r in rows] + [""] * n,
+                    "segs": [r[2] for r in rows] + [0] * n,
+                    "encs": [r[3] for r in rows] + [""] * n,
+                    "start": list(start),
+                    "until": lease_until,
+                    **same,
+                },
+            )
+            if status == M.SENDING
+        }
+    elif submitted:
         session.execute(
             hot.submitted,
-            {
-                "ids": ids,
-                "pids": [r[1] for r in rows],
-                "segs": [r[2] for r in rows],
-                "encs": [r[3] for r in rows],
-                **same,
-            }
-            if postgres
-            else [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
+            [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
-        receipts.settle(session, early, now=now)
+    receipts.settle(session, settling, now=now)
     _record_rejected(
         session,
         worker_id=worker_id,
@@ -72,6 +94,9 @@ def record_outcomes(
         mark_in_doubt(
             session, worker_id=worker_id, reasons=in_doubt, resend=resend_in_doubt, now=now
         )
+    if started is None and start and lease_until is not None:
+        started = start_sending(session, worker_id=worker_id, ids=start, lease_until=lease_until)
+    return started or set()
 
 
 def _ours(worker_id: str) -> tuple[ColumnElement[bool], ...]:

@@ -70,6 +70,7 @@ class DevTransport(PerMessage):
         self._events = events
 
     def close(self) -> None:
+        super().close()
         self._events = None
 
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:

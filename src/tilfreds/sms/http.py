@@ -23,6 +23,7 @@ from tilfreds.errors import ConfigurationError
 from tilfreds.sms.encoding import cost
 from tilfreds.sms.transport import (
     CALLBACK_KINDS,
+    Blocking,
     CallbackRefused,
     CallbackRequest,
     InboundSms,
@@ -298,7 +299,7 @@ class HttpSession:
         return list(pool.map(one, window))
 
 
-class HttpTransport:
+class HttpTransport(Blocking):
     """Base of the adapters for REST providers: the session, and callbacks checked by ``auth``.
     Subclasses send one message in ``_send`` and read an authentic callback's JSON in ``_read``."""
 
@@ -317,6 +318,7 @@ class HttpTransport:
         self._http.start()  # events arrive through the web server's callback route
 
     def close(self) -> None:
+        super().close()
         self._http.close()
 
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:

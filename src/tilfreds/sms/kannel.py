@@ -43,6 +43,7 @@ from tilfreds.config import Settings
 from tilfreds.errors import ConfigurationError
 from tilfreds.sms import encoding
 from tilfreds.sms.transport import (
+    Blocking,
     CallbackRefused,
     CallbackRequest,
     InboundSms,
@@ -75,7 +76,7 @@ _PART = re.compile(r"[1-9][0-9]{0,2}")  # a long message has at most 255 parts
 _NACK = re.compile(r"^NACK/(0x[0-9a-fA-F]+|\d+)")
 
 
-class KannelTransport:
+class KannelTransport(Blocking):
     """A session with one Kannel smsbox; its callbacks are parsed by ``parse_callback``."""
 
     name = NAME
@@ -127,6 +128,7 @@ class KannelTransport:
 
     def close(self) -> None:
         """Waits for the requests in flight (each ends within the timeout), then closes."""
+        super().close()
         with self._lock:
             client, pool, self._client, self._pool = self._client, self._pool, None, None
         if pool is not None:

@@ -3,7 +3,10 @@
 A transport is a long-lived session inside the worker: ``start`` opens it (binds, connects) and
 hands it the sink its provider's events go to; ``send_window`` hands it a window of messages at
 once, so an adapter can keep them all in flight (SMPP pipelining, one HTTP batch) and answers
-with one outcome per message, in order:
+with one outcome per message, in order. ``hand`` does the same without waiting for the answers:
+the worker hands over the next window while this one's answers are still coming, so the
+provider's own window never drains between ours (adapters that block get it from ``Blocking``,
+which sends on a thread of its own). The outcomes:
 
 - ``Submitted``: the provider took it, under one id per segment it sent;
 - ``Rejected``: about this one message; counts toward giving up on it, at once when permanent;
@@ -24,6 +27,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -122,6 +126,24 @@ class TransportEvents(Protocol):
     def inbound(self, messages: Sequence[InboundSms]) -> None: ...
 
 
+class Handover(Protocol):
+    """A window handed to the transport, its answers still coming."""
+
+    def outcomes(self) -> list[Outcome]:
+        """One outcome per message, in order; waits until each has its outcome."""
+        ...
+
+
+class Answered:
+    """A handover whose outcomes are known already."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        self._outcomes = outcomes
+
+    def outcomes(self) -> list[Outcome]:
+        return self._outcomes
+
+
 class TransportError(Exception):
     """The transport cannot work at all (bad settings, bind refused): reported, not retried."""
 
@@ -139,11 +161,46 @@ class Transport(Protocol):
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
         """One outcome per message, in order; returns once each has its outcome."""
 
+    def hand(self, window: Sequence[OutboundSms]) -> Handover:
+        """Hand a window over and return before its answers came (while an earlier window's
+        answers are still due it may wait for room, as ``send_window`` would). Windows are
+        sent in the order they were handed."""
+
     def close(self) -> None:
         """Unbind and stop; messages not yet answered come back as ``InDoubt``."""
 
 
-class PerMessage:
+class Blocking:
+    """Base for a transport whose ``send_window`` waits for its answers (HTTP round trips, a
+    test double): ``hand`` queues the window for one thread of its own, which sends the windows
+    one after another, so the worker records one window while the next is sent."""
+
+    _sender: ThreadPoolExecutor | None = None
+
+    def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def hand(self, window: Sequence[OutboundSms]) -> Handover:
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="sms-send")
+        return _Pending(self._sender.submit(self.send_window, list(window)))
+
+    def close(self) -> None:
+        """Waits for the windows handed over, then stops their thread."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.shutdown()
+
+
+class _Pending:
+    def __init__(self, future: Future[list[Outcome]]) -> None:
+        self._future = future
+
+    def outcomes(self) -> list[Outcome]:
+        return self._future.result()
+
+
+class PerMessage(Blocking):
     """Base for a transport that hands over one message at a time (the dev phone, test doubles):
     ``send_window`` calls ``send`` for each message and stops handing over at the first
     ``NotTaken``, answering ``NotTaken`` for the rest of the window. An exception from ``send``
@@ -154,9 +211,6 @@ class PerMessage:
     idempotent: bool = False
 
     def start(self, events: TransportEvents) -> None:
-        return None
-
-    def close(self) -> None:
         return None
 
     def send(self, sms: OutboundSms) -> Outcome:

@@ -183,9 +183,7 @@ class Bind:
             full = self.usable and len(self._pending) >= cfg.window
         if full:
             self.flush()
-            with self._cond:
-                while self.usable and len(self._pending) >= cfg.window:
-                    self._cond.wait(cfg.response_seconds)
+            self._room(cfg.response_seconds)
         self.rate.acquire()
         with self._cond:
             sock = self._sock
@@ -203,6 +201,21 @@ class Bind:
         if self.rate.interval:
             self.flush()
         return pending
+
+    def _room(self, timeout: float) -> None:
+        """Wait until the window has room. Its answers overdue (an SMSC that stopped answering
+        but still answers enquire_link), the connection is renewed: what was in flight comes
+        back in doubt, and nothing more is written on it."""
+        with self._cond:
+            sock, deadline = self._sock, time.monotonic() + timeout
+            while self.usable and len(self._pending) >= self.config.window:
+                if (left := deadline - time.monotonic()) <= 0:
+                    break
+                self._cond.wait(left)
+            else:
+                return
+        if sock is not None:
+            self._drop(sock, "submit_sm_resp overdue")
 
     def flush(self) -> None:
         """Write the queued submit_sm, if their connection is still the current one (else they

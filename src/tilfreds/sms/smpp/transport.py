@@ -33,6 +33,7 @@ from tilfreds.sms.smpp import pdus
 from tilfreds.sms.smpp.inbound import TRANSPORT, Reassembly, normalise_id, receipt
 from tilfreds.sms.smpp.session import Bind, BindConfig, Countdown, Pending
 from tilfreds.sms.transport import (
+    Handover,
     InboundSms,
     InDoubt,
     NotTaken,
@@ -133,16 +134,16 @@ class SmppTransport:
         return None
 
     def send_window(self, window: Sequence[OutboundSms]) -> list[Outcome]:
+        return self.hand(window).outcomes()
+
+    def hand(self, window: Sequence[OutboundSms]) -> Handover:
+        """Write the window's submit_sm (waiting for room in a bind's window while an earlier
+        window's answers come) and return without waiting for their answers."""
         waiter = Countdown(0)
         written = [self._write(sms, waiter) for sms in window]
         for bind in self.binds:
             bind.flush()
-        response = self.binds[0].config.response_seconds
-        if not waiter.wait(response):
-            for bind in self.binds:
-                bind.expire([p for w in written if isinstance(w, Written) for p in w.pendings])
-            waiter.wait(response)
-        return [self._outcome(w) if isinstance(w, Written) else w for w in written]
+        return _Answers(self, waiter, written)
 
     def _write(self, sms: OutboundSms, waiter: Countdown) -> Written | Outcome:
         try:
@@ -176,6 +177,10 @@ class SmppTransport:
         if len(written) < len(parts):
             written.append(_unwritten(waiter))
         return Written(written, segments.encoding)
+
+    def _expire(self, written: list[Written | Outcome]) -> None:
+        for bind in self.binds:
+            bind.expire([p for w in written if isinstance(w, Written) for p in w.pendings])
 
     def _outcome(self, message: Written) -> Outcome:
         written = message.pendings
@@ -262,6 +267,22 @@ class SmppTransport:
             answers.setdefault(key, []).append(pdus.deliver_sm_resp(item.sequence, status))
         for (bind, generation), data in answers.items():
             bind.reply(b"".join(data), generation)
+
+
+class _Answers:
+    """A window written; its outcomes once every answer came (or was given up on)."""
+
+    def __init__(
+        self, transport: SmppTransport, waiter: Countdown, written: list[Written | Outcome]
+    ) -> None:
+        self._transport, self._waiter, self._written = transport, waiter, written
+
+    def outcomes(self) -> list[Outcome]:
+        t, response = self._transport, self._transport.binds[0].config.response_seconds
+        if not self._waiter.wait(response):
+            t._expire(self._written)
+            self._waiter.wait(response)
+        return [t._outcome(w) if isinstance(w, Written) else w for w in self._written]
 
 
 _NOT_WRITTEN = -1
