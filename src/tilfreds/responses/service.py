@@ -144,12 +144,22 @@ def _response_and_answers() -> Any:
     )
 
 
-_RESPONSE_AND_ANSWERS = _response_and_answers()
+# and the invitation closed with its messages in the same statement: the invitation's row is
+# locked already, the messages' rows are taken by this statement, the audit head after it
+_CLOSE_AND_STORE = _response_and_answers().add_cte(invitations.CLOSING)
 
 
-def _store(session: Session, response: dict[str, object], values: Mapping[str, Value]) -> int:
-    """The response row, then all its answers; the response's id. One round trip on
-    PostgreSQL, two elsewhere (the answers in one statement)."""
+def _close_and_store(
+    session: Session,
+    invitation_id: int,
+    response: dict[str, object],
+    values: Mapping[str, Value],
+    *,
+    now: datetime,
+) -> int:
+    """Close the answered invitation (its reminders with it), then store the response row and
+    all its answers; the response's id. One round trip on PostgreSQL, four elsewhere (the
+    answers in one statement)."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         params = {f"r_{c}": response[c] for c in _RESPONSE_COLUMNS} | {
@@ -157,7 +167,12 @@ def _store(session: Session, response: dict[str, object], values: Mapping[str, V
             "ints": [v.number for v in values.values()],
             "texts": [v.text for v in values.values()],
         }
-        return int(conn.execute(_RESPONSE_AND_ANSWERS, params).scalars().first() or 0)
+        closing = invitations.closing_params(
+            invitation_id, status=InvitationStatus.ANSWERED, now=now
+        )
+        return int(conn.execute(_CLOSE_AND_STORE, params | closing).scalars().first() or 0)
+    # closing also marks it opened: answering means the person opened it (the funnel)
+    invitations.close_link(session, invitation_id, status=InvitationStatus.ANSWERED, now=now)
     response_id = int(conn.execute(_INSERT_RESPONSE, response).scalar_one())
     conn.execute(
         _INSERT_ANSWERS,
@@ -254,8 +269,6 @@ def _record(
         for key, value in values.items()
     )
     locale = locale if locale in SUPPORTED_LOCALES else to.person_locale
-    # closing also marks it opened: answering means the person opened it (the funnel)
-    invitations.close_link(session, to.invitation_id, status=InvitationStatus.ANSWERED, now=now)
     response = {
         "invitation_id": to.invitation_id,
         "interaction_id": to.interaction_id,
@@ -268,7 +281,8 @@ def _record(
         "contact_consent": consent,
         "notice_version": notice_version,
     }
-    stored = Submitted(id=_store(session, response, values), locale=locale)
+    stored_id = _close_and_store(session, to.invitation_id, response, values, now=now)
+    stored = Submitted(id=stored_id, locale=locale)
     audit.record(
         session,
         actor="respondent",
