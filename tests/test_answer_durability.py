@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
-from sqlalchemy.exc import OperationalError
 
 from tests.factories import PHONE, send_and_get_code
-from tilfreds.invitations import service as invitations
-from tilfreds.invitations.states import InvitationStatus
 from tilfreds.runtime import Runtime
 
 
@@ -66,32 +62,10 @@ def pg_rt(rt: Runtime) -> Runtime:
 
 def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     code = send_and_get_code(client, pg_rt, external_id="case-answer")
-    # the locked read that sets it goes out through psycopg's own cursor, not
-    # through SQLAlchemy's cursor events: the COMMIT's setting is what tells
-    with settings_at_commit(pg_rt) as at_commit:
+    with statements(pg_rt) as seen, settings_at_commit(pg_rt) as at_commit:
         assert client.post(f"/s/{code}", data={"csat": "4"}).status_code == 303
+    assert _async_commits(seen) == 1
     assert at_commit == ["off"]
-
-
-def test_the_answers_locked_read_reads_as_the_plain_one(client: TestClient, pg_rt: Runtime) -> None:
-    """The answer's read, sent by psycopg itself, gives the link the ORM's types would: its
-    state as the enum, its times in UTC; and it holds the invitation's row locked."""
-    code = send_and_get_code(client, pg_rt, external_id="case-locked-read")
-    with pg_rt.db.unit_of_work() as session:
-        session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Europe/Oslo'")
-        plain = invitations.find_link(session, code)
-    with pg_rt.db.unit_of_work() as session:
-        session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Europe/Oslo'")
-        locked = invitations.find_link(session, code, lock=True, wait_for_disk=False)
-        with pg_rt.db.engine.connect() as other:
-            other.exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
-            with pytest.raises(OperationalError):
-                other.exec_driver_sql(
-                    f"SELECT 1 FROM invitations WHERE id = {locked.id} FOR UPDATE"
-                )
-    assert locked == plain
-    assert type(locked.status) is InvitationStatus
-    assert locked.expires_at.tzinfo is UTC
 
 
 def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, func, literal_column, select, true, update
+from sqlalchemy import bindparam, func, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
 from tilfreds.errors import NotFound
@@ -151,45 +150,18 @@ def find_link(
     if not (code.isascii() and code.isalnum() and len(code) <= 16):
         raise NotFound("this link is not valid")  # never a code we made; don't ask the database
     conn = session.connection()
+    statement: Any = _LINK_LOCKED if lock else _LINK
     if lock and not wait_for_disk and conn.dialect.name == "postgresql":
-        return _link_of(_locked_read(conn, code))
-    return _link_of(conn.execute(_LINK_LOCKED if lock else _LINK, {"code": code}).first())
-
-
-def _locked_read(conn: Connection, code: str) -> Sequence[Any] | None:
-    """PostgreSQL: the answer's locked read sent by psycopg itself, compiled once, its row read
-    as a tuple, without SQLAlchemy's work for each execution (a fifth of the server's samples
-    were SQLAlchemy's). Its columns come back as psycopg reads them (``_link_of`` makes them what
-    the ORM's types would); an error comes as psycopg's own, which nothing here catches either
-    way. The BEGIN psycopg sends first is still a round trip of its own: in pipeline mode it
-    syncs after the BEGIN too."""
-    sql, params = _locked_read_sql(conn.dialect)
-    driver: Any = conn.connection.driver_connection
-    with driver.cursor() as cursor:
-        row: Sequence[Any] | None = cursor.execute(sql, params | {"code": code}).fetchone()
-    return row
-
-
-@cache
-def _locked_read_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    compiled = _LINK_LOCKED_NO_WAIT.compile(dialect=dialect)
-    return str(compiled), dict(compiled.params)  # the params hold LIMIT 1's bound 1
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    return None if at is None else at.astimezone(UTC)
-
-
-def _link_of(row: Sequence[Any] | None) -> Link:
+        statement = _LINK_LOCKED_NO_WAIT
+    row = conn.execute(statement, {"code": code}).first()
     if row is None:
         raise NotFound("this link is not valid")
     (id_, code_, status, expires_at, survey_id, interaction_id, locale, channel, reason,
      version_id, definition, confirmed_at, wrong_at) = row[:13]  # fmt: skip
     return Link(
-        id_, code_, InvitationStatus(status), expires_at.astimezone(UTC), survey_id,
-        interaction_id, locale, channel, reason,
+        id_, code_, status, expires_at, survey_id, interaction_id, locale, channel, reason,
         latest=None if version_id is None else frozen(survey_id, version_id, definition),
-        identity_confirmed_at=_utc(confirmed_at), wrong_number_at=_utc(wrong_at),
+        identity_confirmed_at=confirmed_at, wrong_number_at=wrong_at,
     )  # fmt: skip
 
 
