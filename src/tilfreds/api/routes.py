@@ -53,9 +53,7 @@ BATCH_PATH = "/api/v1/interactions/batch"  # has its own body size limit (api.ga
     },
     openapi_extra={"requestBody": {"content": {"application/json": {"examples": BODY_EXAMPLES}}}},
 )
-def receive_interaction(
-    payload: InteractionPayload, response: Response, rt: RuntimeDep, op: OperatorDep
-) -> InteractionOut:
+def receive_interaction(payload: InteractionPayload, rt: RuntimeDep, op: OperatorDep) -> Response:
     """Report an interaction; its survey invitation is scheduled. Idempotent on ``external_id``."""
     data = to_interaction(payload, rt.settings)
     with rt.db.unit_of_work() as session:
@@ -63,9 +61,7 @@ def receive_interaction(
             session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
         )
     inv = result.invitation
-    if not result.created:
-        response.status_code = 200
-    return InteractionOut(
+    out = InteractionOut(
         id=result.interaction_id,
         external_id=result.external_id,
         created=result.created,
@@ -76,6 +72,12 @@ def receive_interaction(
         )
         if inv is not None
         else None,
+    )
+    # serialized here, as the model it already is: FastAPI would validate it once more
+    return Response(
+        out.model_dump_json(),
+        status_code=201 if result.created else 200,
+        media_type="application/json",
     )
 
 

@@ -171,7 +171,10 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
     """Seal and insert ``rows`` after the head: lock the head, one multi-row INSERT per 500
     entries, move the head (on PostgreSQL the last INSERT and the move are one statement)."""
     key = _keys(session).current
-    head = session.execute(_lock_head()).one_or_none()
+    # on the session's connection: these are Core statements, and the ORM's execute path around
+    # them cost more than the statements themselves (every writing request appends)
+    conn = session.connection()
+    head = conn.execute(_lock_head()).one_or_none()
     if head is None:
         raise RuntimeError("the audit head row is missing; run `tilfreds audit verify`")
     seq, prev = head.seq, head.mac
@@ -181,14 +184,14 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
         row |= {"seq": seq, "key_id": key.id, "prev_mac": prev}
         row["mac"] = prev = seal(base, [row[c] for c in CONTENT])
     chunks = [rows[i : i + _ROWS_PER_INSERT] for i in range(0, len(rows), _ROWS_PER_INSERT)]
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = conn.dialect.name == "postgresql"
     moved = {"head_seq": seq, "head_mac": prev}
     for n, chunk in enumerate(chunks, start=1):
         last = n == len(chunks)
         params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in _COLUMNS}
-        session.execute(_insert(len(chunk), postgres and last), params | (moved if last else {}))
+        conn.execute(_insert(len(chunk), postgres and last), params | (moved if last else {}))
     if not postgres:
-        session.execute(_move_head(), moved)
+        conn.execute(_move_head(), moved)
 
 
 @event.listens_for(Session, "before_commit")

@@ -119,7 +119,8 @@ def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequen
         # the inserts: a second of compiling for statements that are all index and trigger work
         session.execute(text("SET LOCAL jit = off"))
     facts = Facts()
-    rows = session.execute(
+    # these statements are Core: run on the session's connection, past the ORM's execute path
+    rows = session.connection().execute(
         _facts_query(dialect),
         {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)},
     )
@@ -221,7 +222,7 @@ def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> 
     rows = sorted(rows, key=lambda r: str(r["phone_index"]))
     if session.get_bind().dialect.name == "postgresql":
         params = _columns(rows, _PEOPLE_COLUMNS)
-        return dict(session.execute(_REGISTER_PG, {**params, "now": now}).all())
+        return dict(session.connection().execute(_REGISTER_PG, {**params, "now": now}).all())
     statement = _insert_new("sqlite", people, "phone_index", "phone_index")
     found = session.execute(statement, _many([{**r, "created_at": now} for r in rows]))
     return {index: id_ for id_, index in found}
@@ -276,7 +277,7 @@ def record(
     rows = sorted(rows, key=lambda r: str(r["external_id"]))  # one lock order for all batches
     if session.get_bind().dialect.name == "postgresql":
         params = _columns(rows, RECORD_COLUMNS)
-        found = session.execute(_RECORD_PG, {**params, **_CONSTANTS, "now": now})
+        found = session.connection().execute(_RECORD_PG, {**params, **_CONSTANTS, "now": now})
         return {external_id: (i, v) for external_id, i, v in found}
     return _record_sqlite(session, rows, now=now)
 
