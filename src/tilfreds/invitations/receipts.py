@@ -219,7 +219,7 @@ def _link_statement(insert: Any) -> Any:
 
 
 @cache
-def _link_statement_pg() -> Any:
+def link_statement() -> Any:
     """Linking a window's ids on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
     v = unnest(provider_id=String, message_id=Integer, part=Integer)
     columns = ["transport", "provider_id", "message_id", "part", "created_at"]
@@ -240,25 +240,32 @@ def link_parts(
     receipt had already come (to ``settle`` once their status is recorded)."""
     if not submitted:
         return set()
+    early = _upsert_rows(
+        session,
+        link_statement(),
+        _link_statement,
+        link_columns(submitted),
+        transport=transport,
+        created_at=now,
+    )
+    return {mid for mid, state in early if state is not None}
+
+
+def link_columns(submitted: Mapping[int, Submitted]) -> dict[str, list[Any]]:
+    """The parts ``link_parts`` upserts, a list a column, in the lock order; on PostgreSQL
+    ``link_statement()`` with these and ``transport`` and ``created_at`` does the same (for a
+    caller sending it together with other statements)."""
     given = {  # an id given twice (a provider's quirk) is kept once: one row per id
         pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
     }
     rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
-    early = _upsert_rows(
-        session,
-        _link_statement_pg(),
-        _link_statement,
-        {
-            "provider_id": [pid for pid, _, _ in rows],
-            "message_id": [mid for _, mid, _ in rows],
-            "part": [n for _, _, n in rows],
-        },
-        transport=transport,
-        created_at=now,
-    )
-    return {mid for mid, state in early if state is not None}
+    return {
+        "provider_id": [pid for pid, _, _ in rows],
+        "message_id": [mid for _, mid, _ in rows],
+        "part": [n for _, _, n in rows],
+    }
 
 
 def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None = None) -> int:
@@ -268,11 +275,19 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
     ids = sorted(set(message_ids))
     if not ids:
         return 0
-    postgres = session.get_bind().dialect.name == "postgresql"
+    lock, tally = settle_reads(session.get_bind().dialect.name == "postgresql")
+    session.execute(lock, {"ids": ids}).all()
+    return apply_tally(session, session.execute(tally, {"ids": ids}).all(), now=now)
+
+
+@cache
+def settle_reads(postgres: bool) -> tuple[Any, Any]:
+    """``settle``'s two reads, both bound to ``ids`` (sorted): the messages locked in id order,
+    and their parts tallied (what ``apply_tally`` takes), for a caller sending them together
+    with other statements."""
     m, p = _messages.c, _parts.c
-    locked = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
-    session.execute(locked, {"ids": ids}).all()
-    tally = session.execute(
+    lock = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
+    tally = (
         select(
             p.message_id,
             func.count(),
@@ -283,9 +298,16 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
             func.max(p.error_code),
         )
         .where(ids_in(postgres, p.message_id))
-        .group_by(p.message_id),
-        {"ids": ids},
-    ).all()
+        .group_by(p.message_id)
+    )
+    return lock, tally
+
+
+def apply_tally(
+    session: Session, tally: Iterable[Sequence[Any]], *, now: datetime | None = None
+) -> int:
+    """Settle the tallied messages whose parts give a final status (see ``settle``)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     verdicts: dict[MessageStatus, list[dict[str, Any]]] = {}
     for mid, parts, delivered, failed, expired, at, code in tally:
         status = (
