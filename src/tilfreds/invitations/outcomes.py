@@ -57,13 +57,11 @@ def record_outcomes(
     same = {"worker": worker_id, "now": now, "transport": transport}
     rows = [(mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()]
     if submitted and postgres:
-        # the invitations, the parts and the messages, and the reads settling those whose
-        # receipt came first (a message none of whose parts has a state is left as it is), sent
-        # together (one wait, not six; see ``tilfreds.pipelined``), in the lock order
+        # the invitations, the parts and the messages sent together, in the lock order (one
+        # wait for the three; see ``tilfreds.pipelined``); then those whose receipt came first
+        # (seldom: mostly their parts are linked before) settled as on SQLite
         n = len(start)
-        lock, tally = receipts.settle_reads(postgres)
-        by_id = {"ids": sorted(ids)}
-        *_, marked, _, tallied = run_together(
+        _, linked, marked = run_together(
             session,
             [
                 (hot.invitations_sent, {"ids": ids, "now": now}),
@@ -83,12 +81,10 @@ def record_outcomes(
                         **same,
                     },
                 ),
-                (lock, by_id),
-                (tally, by_id),
             ],
         )
         started = {mid for mid, status in marked if status == M.SENDING}
-        receipts.apply_tally(session, tallied, now=now)
+        receipts.settle(session, receipts.came_first(linked), now=now)
     elif submitted:
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
         # messages with a receipt: their status from their parts

@@ -248,7 +248,12 @@ def link_parts(
         transport=transport,
         created_at=now,
     )
-    return {mid for mid, state in early if state is not None}
+    return came_first(early)
+
+
+def came_first(linked: Iterable[Sequence[Any]]) -> set[int]:
+    """Of the parts just linked (message id, state), the messages whose receipt came first."""
+    return {mid for mid, state in linked if state is not None}
 
 
 def link_columns(submitted: Mapping[int, Submitted]) -> dict[str, list[Any]]:
@@ -275,19 +280,11 @@ def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None
     ids = sorted(set(message_ids))
     if not ids:
         return 0
-    lock, tally = settle_reads(session.get_bind().dialect.name == "postgresql")
-    session.execute(lock, {"ids": ids}).all()
-    return apply_tally(session, session.execute(tally, {"ids": ids}).all(), now=now)
-
-
-@cache
-def settle_reads(postgres: bool) -> tuple[Any, Any]:
-    """``settle``'s two reads, both bound to ``ids`` (sorted): the messages locked in id order,
-    and their parts tallied (what ``apply_tally`` takes), for a caller sending them together
-    with other statements."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     m, p = _messages.c, _parts.c
-    lock = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
-    tally = (
+    locked = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
+    session.execute(locked, {"ids": ids}).all()
+    tally = session.execute(
         select(
             p.message_id,
             func.count(),
@@ -298,16 +295,9 @@ def settle_reads(postgres: bool) -> tuple[Any, Any]:
             func.max(p.error_code),
         )
         .where(ids_in(postgres, p.message_id))
-        .group_by(p.message_id)
-    )
-    return lock, tally
-
-
-def apply_tally(
-    session: Session, tally: Iterable[Sequence[Any]], *, now: datetime | None = None
-) -> int:
-    """Settle the tallied messages whose parts give a final status (see ``settle``)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
+        .group_by(p.message_id),
+        {"ids": ids},
+    ).all()
     verdicts: dict[MessageStatus, list[dict[str, Any]]] = {}
     for mid, parts, delivered, failed, expired, at, code in tally:
         status = (
