@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from tests.factories import PHONE, send_and_get_code
 from tilfreds.runtime import Runtime
@@ -30,6 +30,24 @@ def statements(rt: Runtime) -> Iterator[list[str]]:
         event.remove(rt.db.engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def settings_at_commit(rt: Runtime) -> Iterator[list[str]]:
+    """``synchronous_commit`` as each COMMIT finds it: what the transaction really set."""
+    seen: list[str] = []
+
+    def show(conn: Connection) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SHOW synchronous_commit")
+        seen.append(cursor.fetchone()[0])
+        cursor.close()
+
+    event.listen(rt.db.engine, "commit", show)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.db.engine, "commit", show)
+
+
 def _async_commits(seen: list[str]) -> int:
     return sum("synchronous_commit" in s for s in seen)
 
@@ -44,16 +62,18 @@ def pg_rt(rt: Runtime) -> Runtime:
 
 def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     code = send_and_get_code(client, pg_rt, external_id="case-answer")
-    with statements(pg_rt) as seen:
+    with statements(pg_rt) as seen, settings_at_commit(pg_rt) as at_commit:
         assert client.post(f"/s/{code}", data={"csat": "4"}).status_code == 303
     assert _async_commits(seen) == 1
+    assert at_commit == ["off"]
 
 
 def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     code = send_and_get_code(client, pg_rt, external_id="case-decline")
-    with statements(pg_rt) as seen:
+    with statements(pg_rt) as seen, settings_at_commit(pg_rt) as at_commit:
         assert client.post(f"/s/{code}/decline", data={}).status_code == 303
     assert seen and _async_commits(seen) == 0
+    assert at_commit == ["on"]
 
 
 def test_p7_an_objection_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:

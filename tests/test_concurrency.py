@@ -93,6 +93,8 @@ def test_no_route_runs_on_the_event_loop(rt: Runtime) -> None:
     async_routes = [
         route.path
         for route in app.routes
-        if isinstance(route, APIRoute | Route) and inspect.iscoroutinefunction(route.endpoint)
+        if isinstance(route, APIRoute | Route)
+        # a form POST's endpoint only reads the body, then runs the function it wraps in a thread
+        and inspect.iscoroutinefunction(inspect.unwrap(route.endpoint))
     ]
     assert async_routes == ["/openapi.json"]  # FastAPI's own, which touches no database

@@ -39,6 +39,20 @@ def test_p2_a_get_of_the_link_records_nothing(client: TestClient, rt: Runtime) -
     assert funnel_of(client)["outcome"] == "delivered"  # the dev transport delivers at once
 
 
+def test_p2_a_head_of_the_link_is_answered_and_records_nothing(
+    client: TestClient, rt: Runtime
+) -> None:
+    """Link checkers often send HEAD: it is answered as the GET is (headers, no body), and like
+    the GET it records nothing."""
+    code = send_and_get_code(client, rt)
+    head = client.head(f"/s/{code}")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"].startswith("text/html")
+    assert head.headers["cache-control"] == "no-store"
+    assert opened_at(rt) is None
+    assert funnel_of(client)["outcome"] == "delivered"
+
+
 def test_p2_the_beacon_records_opened_once(
     client: TestClient, rt: Runtime, clock: FrozenClock
 ) -> None:

@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import uvloop
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from tilfreds.cli import _listen
+from tilfreds.serving import uvicorn_config
 
 
 def test_accepted_connections_do_not_wait_for_delayed_acks() -> None:
@@ -32,3 +37,16 @@ def test_accepted_connections_do_not_wait_for_delayed_acks() -> None:
             return value
 
     assert asyncio.run(nodelay_of_accepted()) != 0
+
+
+def test_served_with_the_compiled_http_parser_and_event_loop() -> None:
+    """uvicorn's pure-Python parser and asyncio's own loop cost a survey page a quarter of its
+    server CPU; a missing package must stop `tilfreds serve`, not quietly slow it down."""
+
+    async def app(_scope: Scope, _receive: Receive, _send: Send) -> None:
+        pass
+
+    config = uvicorn_config(app)
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    assert config.get_loop_factory() is uvloop.new_event_loop

@@ -123,10 +123,10 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
     )
     app.state.listen_host = listen_host
+    app.router.routes.extend(respondent.ROUTES)  # first: matched before the routers below
     app.include_router(api_router)
     app.include_router(dev_api.router)
     app.include_router(sms_callbacks.router)
-    app.include_router(respondent.router)
     app.include_router(identity.router)
     app.include_router(opened.router)
     app.include_router(console.router)

@@ -126,7 +126,7 @@ def _serve(rt: Runtime, sock: socket.socket, host: str, *, workers: int = 1) -> 
     import uvicorn
 
     from tilfreds.app import create_app
-    from tilfreds.serving import serve_workers, tune_gc
+    from tilfreds.serving import serve_workers, tune_gc, uvicorn_config
 
     port = sock.getsockname()[1]
     if not rt.settings.public_url:
@@ -137,12 +137,8 @@ def _serve(rt: Runtime, sock: socket.socket, host: str, *, workers: int = 1) -> 
         rt.db.dispose()  # each process opens its own pool
         serve_workers(sock, host=host, public_url=rt.settings.public_url, workers=workers)
         return
-    config = uvicorn.Config(
-        create_app(rt, run_worker=rt.settings.is_embedded, listen_host=host),
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=True,
+    config = uvicorn_config(
+        create_app(rt, run_worker=rt.settings.is_embedded, listen_host=host), host=host, port=port
     )
     tune_gc()
     uvicorn.Server(config).run(sockets=[sock])

@@ -11,13 +11,33 @@ from __future__ import annotations
 import gc
 import socket
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # a batch of interactions makes tens of thousands of young objects that live until it is written:
 # with the default threshold (700) the collector ran over and over through them, a fifth of
 # intake's CPU. The objects alive at start (modules, metadata) are frozen out of its way.
 GC_THRESHOLDS = (50_000, 20, 20)
+
+
+# uvicorn's compiled HTTP parser and event loop, named rather than left to "auto": the pure-Python
+# h11 parser and asyncio's own loop cost a survey page about a quarter of its server CPU
+# (docs/benchmarks.md, section 9), and a missing package should stop the server, not slow it.
+HTTP = "httptools"
+LOOP = "uvloop"
+
+
+def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    """The ``uvicorn.Config`` every ``tilfreds serve`` process runs under."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, http=HTTP, loop=LOOP, log_level="info", proxy_headers=True, **options
+    )
 
 
 def tune_gc() -> None:
@@ -41,16 +61,13 @@ def app_in_worker(host: str, public_url: str) -> FastAPI:
 
 
 def serve_workers(sock: socket.socket, *, host: str, public_url: str, workers: int) -> None:
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(
+    config = uvicorn_config(
         partial(app_in_worker, host, public_url),
         factory=True,
         host=host,
         port=sock.getsockname()[1],
         workers=workers,
-        log_level="info",
-        proxy_headers=True,
     )
     Multiprocess(config, sockets=[sock]).run()

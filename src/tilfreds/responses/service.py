@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ARRAY, Integer, String, Text, bindparam, func, insert, select, text, true
+from sqlalchemy import ARRAY, Integer, String, Text, bindparam, func, insert, select, true
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
@@ -102,21 +102,6 @@ def parse_answers(definition: SurveyDefinition, form: Mapping[str, str]) -> dict
     return answers
 
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
-
-
-def _commit_without_waiting_for_disk(session: Session) -> None:
-    """On PostgreSQL, this transaction's COMMIT returns before its WAL reaches the disk. Every
-    answer appends to the audit chain, whose head is locked until COMMIT returns: waiting for
-    the disk there (about 5 ms here) would let the whole system take at most ~200 answers a
-    second. A crash of the machine can lose the answers of the last few hundred milliseconds,
-    each whole, with its audit entry (never the chain's consistency); the invitation is then
-    still open and can be answered again."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_ASYNC_COMMIT)
-
-
 @dataclass(frozen=True)
 class Submitted:
     id: int  # the response's
@@ -196,11 +181,16 @@ def submit(
     """Store the answers with date and time, the version answered and the notice version shown
     (P5), and close the invitation (its reminders with it). The form names the version it was
     rendered from, so a survey changed meanwhile does not change what the answers mean (P4)."""
-    link = invitations.find_link(session, code, lock=True)
+    # On PostgreSQL this transaction's COMMIT returns before its WAL reaches the disk. Every
+    # answer appends to the audit chain, whose head is locked until COMMIT returns: waiting for
+    # the disk there (about 5 ms here) would let the whole system take at most ~200 answers a
+    # second. A crash of the machine can lose the answers of the last few hundred milliseconds,
+    # each whole, with its audit entry (never the chain's consistency); the invitation is then
+    # still open and can be answered again.
+    link = invitations.find_link(session, code, lock=True, wait_for_disk=False)
     ensure_open(link, now=now)
     if link_identity_pending(link):  # P2: no answers before the respondent is confirmed
         raise IdentityRequired("please confirm who you are first")
-    _commit_without_waiting_for_disk(session)
     published = answered_version(session, link, form.get("version", ""))
     values = parse_answers(published.definition, form)
     if not values:  # skipping every question is not an answer; declining has its own form

@@ -3,8 +3,13 @@ the state pages (thanks, closed, expired, not a valid link)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from tilfreds.runtime import Runtime
 from tilfreds.web import survey_view
@@ -15,6 +20,20 @@ async def form_fields(request: Request) -> dict[str, str]:
     """The posted form's text fields. Reading the body is the only async work; the route that
     uses it is a plain function, so its database work runs off the event loop."""
     return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+def form_post(
+    handle: Callable[[Request, dict[str, str]], Response],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A plain Starlette endpoint for a form POST: the body read on the event loop (the only
+    async work), then ``handle(request, form)`` in the thread pool, where database work runs."""
+
+    @wraps(handle)
+    async def endpoint(request: Request) -> Response:
+        form = await form_fields(request)
+        return await run_in_threadpool(handle, request, form)
+
+    return endpoint
 
 
 def state_page(
