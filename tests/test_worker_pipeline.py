@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError
 
 from tests.test_worker import Recording, intake, statuses
 from tilfreds import worker as worker_module
 from tilfreds.clock import FrozenClock
 from tilfreds.invitations import jobs
-from tilfreds.invitations.models import Message
+from tilfreds.invitations.models import Invitation, Message, MessagePart
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import (
     Answered,
@@ -227,3 +228,30 @@ def test_p3_busy_mid_pipeline_gives_back_the_window_marked_ahead_without_an_atte
     with rt.db.read_only() as session:
         rows = session.execute(select(Message.status, Message.attempts).order_by(Message.id))
         assert [(str(s), a) for s, a in rows] == [("submitted", 1)] + [("queued", 0)] * 3
+
+
+class TooLongAName(Recording):
+    """A transport whose name does not fit the parts' and messages' column: on PostgreSQL the
+    statements recording a window fail there, after the invitations' update went through."""
+
+    name = "a-transport-named-too-long-to-record"
+
+
+def test_p3_a_failing_statement_in_a_windows_transaction_rolls_the_whole_window_back(
+    rt: Runtime,
+) -> None:
+    if rt.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce a column's length; only PostgreSQL pipelines")
+    rt.settings.worker_window = 4  # windows of two, the first two marked in flight at the take
+    rt.transport = TooLongAName()
+    intake(rt, 1, 2, 3, 4, 5, 6)
+    with pytest.raises(DataError):  # reported as SQLAlchemy reports it, not psycopg's own error
+        Worker(rt).drain()
+    # as the take left them: nothing of the window's record (invitations, parts, messages)
+    # kept, the next window not marked in flight
+    assert [s for s, _ in statuses(rt)] == ["sending"] * 4 + ["claimed"] * 2
+    with rt.db.read_only() as session:
+        assert set(session.execute(select(Invitation.status)).scalars()) == {"pending"}
+        assert session.execute(select(func.count()).select_from(MessagePart)).scalar_one() == 0
+    with rt.db.unit_of_work() as session:  # the pooled connection is usable again
+        assert session.execute(select(func.count()).select_from(Message)).scalar_one() == 6

@@ -24,6 +24,7 @@ from tilfreds.invitations.jobs import (
 )
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
+from tilfreds.pipelined import run_together
 from tilfreds.sms.transport import InDoubt, Rejected, Submitted
 
 _messages = cast(Table, Message.__table__)
@@ -52,37 +53,47 @@ def record_outcomes(
     postgres = on_postgres(session)
     hot = statements(postgres)
     ids = list(submitted)
-    settling: set[int] = set()  # messages with a receipt: their status from their parts
-    if submitted:
-        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
-        settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
     started: set[int] | None = None  # None: ``start`` is still to be marked
     same = {"worker": worker_id, "now": now, "transport": transport}
     rows = [(mid, o.provider_id[:64], o.segments, o.encoding[:8]) for mid, o in submitted.items()]
     if submitted and postgres:
+        # the invitations, the parts and the messages sent together, in the lock order (one
+        # wait for the three; see ``tilfreds.pipelined``); then those whose receipt came first
+        # (seldom: mostly their parts are linked before) settled as on SQLite
         n = len(start)
-        started = {
-            mid
-            for mid, status in session.execute(
-                hot.submitted,
-                {
-                    "ids": ids + list(start),
-                    "pids": [r[1] for r in rows] + [""] * n,
-                    "segs": [r[2] for r in rows] + [0] * n,
-                    "encs": [r[3] for r in rows] + [""] * n,
-                    "start": list(start),
-                    "until": lease_until,
-                    **same,
-                },
-            )
-            if status == M.SENDING
-        }
+        _, linked, marked = run_together(
+            session,
+            [
+                (hot.invitations_sent, {"ids": ids, "now": now}),
+                (
+                    receipts.link_statement(),
+                    receipts.link_columns(submitted) | {"transport": transport, "created_at": now},
+                ),
+                (
+                    hot.submitted,
+                    {
+                        "ids": ids + list(start),
+                        "pids": [r[1] for r in rows] + [""] * n,
+                        "segs": [r[2] for r in rows] + [0] * n,
+                        "encs": [r[3] for r in rows] + [""] * n,
+                        "start": list(start),
+                        "until": lease_until,
+                        **same,
+                    },
+                ),
+            ],
+        )
+        started = {mid for mid, status in marked if status == M.SENDING}
+        receipts.settle(session, receipts.came_first(linked), now=now)
     elif submitted:
+        session.execute(hot.invitations_sent, {"ids": ids, "now": now})
+        # messages with a receipt: their status from their parts
+        settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
         session.execute(
             hot.submitted,
             [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
-    receipts.settle(session, settling, now=now)
+        receipts.settle(session, settling, now=now)
     _record_rejected(
         session,
         worker_id=worker_id,

@@ -219,7 +219,7 @@ def _link_statement(insert: Any) -> Any:
 
 
 @cache
-def _link_statement_pg() -> Any:
+def link_statement() -> Any:
     """Linking a window's ids on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...)``."""
     v = unnest(provider_id=String, message_id=Integer, part=Integer)
     columns = ["transport", "provider_id", "message_id", "part", "created_at"]
@@ -240,25 +240,37 @@ def link_parts(
     receipt had already come (to ``settle`` once their status is recorded)."""
     if not submitted:
         return set()
+    early = _upsert_rows(
+        session,
+        link_statement(),
+        _link_statement,
+        link_columns(submitted),
+        transport=transport,
+        created_at=now,
+    )
+    return came_first(early)
+
+
+def came_first(linked: Iterable[Sequence[Any]]) -> set[int]:
+    """Of the parts just linked (message id, state), the messages whose receipt came first."""
+    return {mid for mid, state in linked if state is not None}
+
+
+def link_columns(submitted: Mapping[int, Submitted]) -> dict[str, list[Any]]:
+    """The parts ``link_parts`` upserts, a list a column, in the lock order; on PostgreSQL
+    ``link_statement()`` with these and ``transport`` and ``created_at`` does the same (for a
+    caller sending it together with other statements)."""
     given = {  # an id given twice (a provider's quirk) is kept once: one row per id
         pid[:64]: (mid, n)
         for mid, outcome in submitted.items()
         for n, pid in enumerate(outcome.provider_ids)
     }
     rows = sorted((pid, mid, n) for pid, (mid, n) in given.items())  # the lock order
-    early = _upsert_rows(
-        session,
-        _link_statement_pg(),
-        _link_statement,
-        {
-            "provider_id": [pid for pid, _, _ in rows],
-            "message_id": [mid for _, mid, _ in rows],
-            "part": [n for _, _, n in rows],
-        },
-        transport=transport,
-        created_at=now,
-    )
-    return {mid for mid, state in early if state is not None}
+    return {
+        "provider_id": [pid for pid, _, _ in rows],
+        "message_id": [mid for _, mid, _ in rows],
+        "part": [n for _, _, n in rows],
+    }
 
 
 def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None = None) -> int:
