@@ -276,7 +276,10 @@ class Settings(BaseSettings):
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     worker_lease_seconds: int = Field(
-        default=300, ge=1, description="Must exceed the time one window takes to send."
+        default=300,
+        ge=1,
+        description="Must exceed the time two windows take to send (one is handed over while "
+        "the one before it is still on the wire).",
     )
     worker_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_backoff_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -47,6 +47,9 @@ from tilfreds.sweep import sweep
 
 log = logging.getLogger(__name__)
 Answer = Submitted | Rejected | InDoubt  # what the worker records; NotTaken is given back
+# the batch's lease is renewed once this share of it is left or less: a window's transaction
+# renews it, and two windows are sent between two of them, so the lease must outlast two windows
+RENEW_WHEN_LEFT = 0.9
 
 
 def new_worker_id() -> str:
@@ -199,9 +202,11 @@ class Worker:
             now = self.rt.clock.now()
             lease_until = now + self._lease
             start = window_ids(windows[n]) if n < len(windows) else []
-            if start and now + self._lease / 2 >= self._leased_until:
-                # renewed once half of it has run out (a slow provider; mostly a batch is sent
-                # long before)
+            if start and now + self._lease * RENEW_WHEN_LEFT >= self._leased_until:
+                # renewed once a tenth of it has run out (a slow provider; mostly a batch is sent
+                # long before): up to two windows go out before the next of these transactions
+                # (the one on the wire, the one handed after this one commits), so renewing at
+                # half a lease let two windows slower than a quarter of it expire the rest
                 later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
                 jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
                 self._leased_until = lease_until
