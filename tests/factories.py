@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from tilfreds.db import Database
 from tilfreds.invitations.intake import InteractionIn
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import MessagePurpose, MessageStatus
@@ -79,3 +82,18 @@ def send_and_get_code(client: TestClient, rt: Runtime, **overrides: object) -> s
     match = re.search(r"https://survey\.example\.no/s/(\w+)", body)
     assert match, body
     return match.group(1)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL ``db`` sends while the block runs, each with its whitespace collapsed."""
+    seen: list[str] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", log)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", log)

@@ -12,22 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
 
-from tests.factories import PHONE, send_and_get_code
+from tests.factories import PHONE, send_and_get_code, statements
 from tilfreds.runtime import Runtime
-
-
-@contextmanager
-def statements(rt: Runtime) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(rt.db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(rt.db.engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -62,7 +48,7 @@ def pg_rt(rt: Runtime) -> Runtime:
 
 def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     code = send_and_get_code(client, pg_rt, external_id="case-answer")
-    with statements(pg_rt) as seen, settings_at_commit(pg_rt) as at_commit:
+    with statements(pg_rt.db) as seen, settings_at_commit(pg_rt) as at_commit:
         assert client.post(f"/s/{code}", data={"csat": "4"}).status_code == 303
     assert _async_commits(seen) == 1
     assert at_commit == ["off"]
@@ -70,7 +56,7 @@ def test_an_answer_commits_without_waiting_for_the_disk(client: TestClient, pg_r
 
 def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     code = send_and_get_code(client, pg_rt, external_id="case-decline")
-    with statements(pg_rt) as seen, settings_at_commit(pg_rt) as at_commit:
+    with statements(pg_rt.db) as seen, settings_at_commit(pg_rt) as at_commit:
         assert client.post(f"/s/{code}/decline", data={}).status_code == 303
     assert seen and _async_commits(seen) == 0
     assert at_commit == ["on"]
@@ -78,7 +64,7 @@ def test_p8_a_decline_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> 
 
 def test_p7_an_objection_waits_for_the_disk(client: TestClient, pg_rt: Runtime) -> None:
     send_and_get_code(client, pg_rt, external_id="case-objection")
-    with statements(pg_rt) as seen:
+    with statements(pg_rt.db) as seen:
         stop = client.post("/api/v1/dev/inbound", json={"from": PHONE, "text": "STOPP"})
     assert stop.json() == {"outcome": "objection"}
     assert seen and _async_commits(seen) == 0

@@ -3,14 +3,11 @@ rolled back savepoint or transaction recorded is never appended, and the head is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.factories import statements
 from tilfreds.audit import service as audit
 from tilfreds.audit.models import AuditEntry
 from tilfreds.db import Database
@@ -65,20 +62,6 @@ def test_a_savepoint_still_open_at_commit_is_appended(rt: Runtime) -> None:
         session.begin_nested()  # never closed by its caller: the commit releases it
         note(session, rt, "in_open_savepoint")
     assert actions(rt) == ["test.in_open_savepoint"]
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def log(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(db.engine, "before_cursor_execute", log)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", log)
 
 
 def test_the_head_is_the_last_lock_and_few_statements_append_a_batch(rt: Runtime) -> None:

@@ -4,14 +4,12 @@ read once (no query per message)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import yaml
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
-from tests.factories import interaction_in
+from tests.factories import interaction_in, statements
 from tests.test_worker import Recording
 from tests.two_way import two_way_definition
 from tilfreds.crypto import context
@@ -105,20 +103,6 @@ def test_a_language_the_survey_has_no_text_in_falls_back_to_its_default_language
     assert "haluaa tietää" in bodies[interaction_in(2).phone_e164]
 
 
-@contextmanager
-def statements(rt: Runtime) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(rt.db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(rt.db.engine, "before_cursor_execute", count)
-
-
 def test_a_batch_reads_its_surveys_texts_once_however_many_messages_it_holds(
     rt: Runtime,
 ) -> None:
@@ -128,7 +112,7 @@ def test_a_batch_reads_its_surveys_texts_once_however_many_messages_it_holds(
 
     def survey_reads(people: range) -> int:
         invite(rt, *((n, "nb", "sms-csat" if n % 2 else None) for n in people))
-        with statements(rt) as seen:
+        with statements(rt.db) as seen:
             assert len(sent(rt)) == len(people)
         return sum("FROM survey_versions" in s for s in seen)
 
