@@ -34,8 +34,8 @@ from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
 from tilfreds.sms.transport import OutboundSms
 from tilfreds.surveys.definition import SurveyDefinition
+from tilfreds.surveys.frozen import newest_definitions
 from tilfreds.surveys.models import Survey
-from tilfreds.surveys.service import latest_definitions
 
 # purposes an objection stops (P7); a confirmation of the objection itself, a code or a notice
 # the person asked for still reach them
@@ -197,7 +197,7 @@ def _decide(
 ) -> Prepared:
     out = Prepared(ids=[r.id for r in rows])
     # the render hook: each survey's texts, loaded once for the batch
-    surveys = latest_definitions(
+    surveys = newest_definitions(
         session, {r.survey_id for r in rows if r.survey_id is not None and r.purpose in WINDOWED}
     )
     purposes: dict[int, MessagePurpose] = {}
