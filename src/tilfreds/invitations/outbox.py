@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tilfreds.crypto import Keys, UndecryptableError, context
 from tilfreds.db import ids_in
 from tilfreds.invitations.eligibility import MessageFacts, Rules, Skip, at_send
-from tilfreds.invitations.models import Invitation, Message
+from tilfreds.invitations.models import QUEUED, Invitation, Message
 from tilfreds.invitations.schedule import (
     SendWindow,
     country_for,
@@ -29,7 +29,7 @@ from tilfreds.invitations.schedule import (
     place_for,
     zone_named,
 )
-from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
+from tilfreds.invitations.states import InvitationStatus, MessagePurpose
 from tilfreds.invitations.texts import locale_for_country, objection_confirmation_sms, survey_sms
 from tilfreds.people import service as people
 from tilfreds.people.models import Person, Suppression
@@ -195,8 +195,8 @@ def _take_query() -> Any:
     m = _messages.c
     return (
         _joined()
-        .where(m.status == MessageStatus.QUEUED, m.send_after <= bindparam("now"))
-        .order_by(m.status, m.send_after, m.id)  # the index's order: the oldest due first
+        .where(m.status == QUEUED, m.send_after <= bindparam("now"))
+        .order_by(m.send_after, m.id)  # the due index's order: the oldest due first
         .limit(bindparam("limit"))
         .with_for_update(of=_messages, skip_locked=True)
     )
