@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     String,
     Table,
     any_,
@@ -40,7 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from tilfreds.db import ids_in
+from tilfreds.db import IntArray, ids_in
 from tilfreds.invitations.models import QUEUED, Invitation, Message, held
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 
@@ -153,9 +152,9 @@ def statements(postgres: bool) -> Statements:
     starting = ids_in(postgres, m.id, "start")
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("ids", type_=IntArray()),
             bindparam("pids", type_=ARRAY(String)),
-            bindparam("segs", type_=ARRAY(Integer)),
+            bindparam("segs", type_=IntArray()),
             bindparam("encs", type_=ARRAY(String)),
         )
         v = given.table_valued("mid", "pid", "seg", "enc").render_derived(name="v")
