@@ -1,7 +1,9 @@
-"""The queue's partial indexes serve the worker's claim and the sweep's look-up of leases that ran
-out, also through the generic plan of a prepared statement (psycopg prepares a statement run
-five times, and PostgreSQL may then plan it once for any parameters): that plan can only use a
-partial index whose condition the query states with literals."""
+"""Plans of the hot statements that must hold through the generic plan of a prepared statement
+(psycopg prepares a statement run five times, and PostgreSQL may then keep one plan for any
+parameters, made while a table was small): the queue's partial indexes serve the worker's claim
+and the sweep's look-up of leases that ran out (a generic plan can only use a partial index whose
+condition the query states with literals), and settling receipts never tests each part against
+every id of a batch."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
-from tilfreds.invitations import jobs, outbox
+from tilfreds.invitations import jobs, outbox, receipts
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.runtime import Runtime
 
@@ -68,3 +70,31 @@ def test_p3_leases_that_ran_out_are_found_through_their_index_in_a_generic_plan(
     plan = generic_plan(long_queue, sql, "timestamptz, int", "now(), 1000")
     assert "ix_messages_leased on messages" in plan, plan
     assert "Seq Scan on messages" not in plan, plan
+
+
+def test_p3_settling_receipts_joins_the_ids_even_in_a_plan_made_on_an_empty_table(
+    rt: Runtime,
+) -> None:
+    """The tally of parts is planned while message_parts is empty (a new installation), then
+    the table fills: the plan kept must still join the batch's ids, not scan the parts testing
+    each against the whole array (that cost 500-800 ms a tally at 35,000 parts)."""
+    if rt.db.dialect != "postgresql":
+        pytest.skip("prepared statements' generic plans are PostgreSQL's")
+    _lock, tally = receipts._settling(True)
+    sql = compiled(tally).replace("%(ids)s", "$1")
+    for n, state in enumerate(("delivered", "failed", "expired"), start=1):
+        sql = sql.replace(f"%(state_{n})s", f"'{state}'").replace(f"%(param_{n})s", "1")
+    with rt.db.engine.begin() as conn:
+        conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        conn.exec_driver_sql(f"PREPARE tally(varchar) AS {sql}")
+        conn.exec_driver_sql("EXECUTE tally('{1,2,3}')")  # planned now, on the empty table
+        conn.execute(
+            text(
+                "INSERT INTO message_parts (transport, provider_id, part, created_at) "
+                "SELECT 'smpp', 'p' || g, 0, now() FROM generate_series(1, 50000) g"
+            )
+        )
+        ids = "{" + ",".join(str(n) for n in range(1, 501)) + "}"
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE tally('{ids}')"))
+        conn.exec_driver_sql("DEALLOCATE tally")
+    assert "= ANY" not in plan, plan
