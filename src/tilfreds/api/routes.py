@@ -58,7 +58,13 @@ def receive_interaction(payload: InteractionPayload, rt: RuntimeDep, op: Operato
     data = to_interaction(payload, rt.settings)
     with rt.db.unit_of_work() as session:
         result = intake.receive_interaction(
-            session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
+            session,
+            rt.keys,
+            data,
+            timing=rt.timing(),
+            now=rt.clock.now(),
+            actor=op.actor,
+            writes_last=True,  # the unit of work commits right after
         )
     inv = result.invitation
     out = InteractionOut(
