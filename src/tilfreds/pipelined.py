@@ -46,9 +46,10 @@ class _Compiled:
 
 
 @cache
-def _compile(statement: Any, dialect: Dialect) -> _Compiled:
-    """Compiled once per statement and engine (the worker's statements are built once, see
-    ``jobs.statements``)."""
+def compiled(statement: Any, dialect: Dialect) -> _Compiled:
+    """``statement`` as SQLAlchemy compiles it for ``dialect``: its SQL and, by ``params``, the
+    parameters to hand the driver. Once per statement and engine (the statements run this way are
+    built once, see ``jobs.statements``)."""
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     return _Compiled(compiled.string, compiled)
@@ -67,9 +68,9 @@ def run_together(
     try:
         with driver.pipeline():
             for statement, given in steps:
-                compiled = _compile(statement, dialect)
+                done = compiled(statement, dialect)
                 cursor = driver.cursor()
-                cursor.execute(compiled.sql, compiled.params(given))
+                cursor.execute(done.sql, done.params(given))
                 cursors.append(cursor)
     except psycopg.Error as exc:
         # wrapped as SQLAlchemy would; which statement failed is not known at the sync, so none
@@ -77,4 +78,11 @@ def run_together(
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, hide_parameters=True, dialect=dialect
         ) from exc
-    return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+    # whether a statement returned rows, from its result's status: ``cursor.description`` would
+    # build a Column object for every column just to be tested for emptiness
+    return [cursor.fetchall() if _has_rows(cursor) else [] for cursor in cursors]
+
+
+def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
+    result = cursor.pgresult
+    return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
