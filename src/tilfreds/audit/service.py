@@ -142,8 +142,9 @@ def lock_head() -> Any:
 def holding_head(session: Session, seq: int, mac: str) -> None:
     """This transaction has locked the head with ``lock_head`` and read ``(seq, mac)``: the
     append at its commit starts from there instead of locking it again. Only for a caller that
-    then writes nothing more before the commit, so the head is still the last lock taken; it
-    applies to the outermost transaction only, and is forgotten when that ends."""
+    then writes nothing more before the commit (and leaves no ORM change for its flush), so the
+    head is still the last lock taken; it applies to the outermost transaction only, and is
+    forgotten when that ends."""
     if session.in_nested_transaction():
         raise RuntimeError("the audit head is held for the outermost transaction only")
     session.info[_HELD] = (session.get_transaction(), seq, mac)

@@ -190,13 +190,15 @@ class _Batch:
             _carry_objection(session, index, now=now)
         people = self._new_people()
         if session.get_bind().dialect.name == "postgresql":
-            # the head only for the outermost transaction: a savepoint's rollback would free it
-            last = writes_last and not session.in_nested_transaction()
+            # the head only for the outermost transaction (a savepoint's rollback would free it)
+            # and with no ORM change left to flush at the commit, after it
+            pending = session.new or session.dirty or session.deleted
+            last = writes_last and not session.in_nested_transaction() and not pending
             registered, made = intake_pg.write(
                 session, people, self.scheduled, now=now, lock_head=last
             )
         else:
-            registered, made = self._write_sqlite(session, people)
+            registered, made = sql.write(session, people, self.scheduled, now=now)
         lost = [r["external_id"] for r in self.scheduled if r["external_id"] not in made]
         if lost:  # concurrent deliveries took these external ids first
             # (with the audit head already held: reads, and deletes of people only this
@@ -215,20 +217,6 @@ class _Batch:
 
     def _index_of(self, external_id: str) -> str:
         return self.indexes[self.rows[self.position[external_id]].phone_e164][0]
-
-    def _write_sqlite(
-        self, session: Session, people: list[dict[str, Any]]
-    ) -> tuple[dict[str, int], dict[str, tuple[int, int | None]]]:
-        registered = sql.register(session, people, now=self.now) if people else {}
-        person_of = dict(registered)
-        if missing := [i for i in self.register if i not in registered]:
-            person_of |= sql.people_ids(session, missing)  # registered concurrently
-        for row in self.scheduled:
-            index = row.pop("phone_index")
-            if row["person_id"] is None and row["code"] is not None:
-                row["person_id"] = person_of[index]
-        made = sql.record(session, self.scheduled, now=self.now) if self.scheduled else {}
-        return registered, made
 
     def _new_people(self) -> list[dict[str, Any]]:
         keys = self.keys

@@ -189,6 +189,23 @@ _NO_JIT_FROM = 100  # rows in a batch
 _NO_JIT = text("SET LOCAL jit = off")
 
 
+def write(
+    session: Session, people: list[dict[str, Any]], rows: list[dict[str, Any]], *, now: datetime
+) -> tuple[dict[str, int], dict[str, tuple[int, int | None]]]:
+    """SQLite (PostgreSQL: ``intake_pg.write``, which says what this does): ``register``, each
+    new person's id put in the rows (read if a concurrent transaction registered them), then
+    ``record``."""
+    registered = register(session, people, now=now) if people else {}
+    person_of = dict(registered)
+    if missing := [p["phone_index"] for p in people if p["phone_index"] not in registered]:
+        person_of |= people_ids(session, missing)  # registered concurrently
+    for row in rows:
+        index = row.pop("phone_index")
+        if row["person_id"] is None and row["code"] is not None:
+            row["person_id"] = person_of[index]
+    return registered, record(session, rows, now=now) if rows else {}
+
+
 def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> dict[str, int]:
     """SQLite (PostgreSQL: ``intake_pg``): insert these people (phone_index, phone_cipher,
     name_cipher, locale) unless a concurrent transaction did first; the ids of those inserted
