@@ -10,7 +10,9 @@ committed, before it is handed over; at most two windows (together ``worker_wind
 are handed over and not recorded at once, so a crash leaves at most that many in doubt, and a
 slow batch is never claimed twice. While a backlog drains (the batch was full), the last window's
 outcomes are recorded by the transaction that takes the next batch: one commit fewer a batch
-(see docs/benchmarks.md).
+(see docs/benchmarks.md). Once every window of a batch is in flight, a window answered by the
+time the one before it is recorded is recorded with it (a transport that answers at once, such
+as the dev phone, records a batch that fits in flight once).
 """
 
 from __future__ import annotations
@@ -169,9 +171,18 @@ class Worker:
         _, ahead = self._window_plan()
         handed = deque(self._hand(w, ours) for w in windows[: 1 + ahead])
         marked = len(handed)  # windows[:marked] are marked in flight
+        collected = 0
         try:
-            for n in range(len(windows)):
+            while collected < len(windows):
                 outcomes, not_taken = self._collect(handed.popleft())
+                collected += 1
+                # nothing is left to mark in flight and the next window is answered already:
+                # recorded with this one, one transaction fewer (a transport that answers at
+                # once records a batch that fits in flight with the next batch's take)
+                while not not_taken and marked == len(windows) and handed and handed[0][1].ready():
+                    more, not_taken = self._collect(handed.popleft())
+                    outcomes |= more
+                    collected += 1
                 if not_taken:  # what the windows handed after it did send is recorded too
                     while handed:
                         more, refused = self._collect(handed.popleft())
@@ -179,7 +190,7 @@ class Worker:
                         not_taken += refused
                     self._give_back(windows[marked:], not_taken, outcomes)
                     return Pass(len(batch.ids), busy=True)
-                if n == len(windows) - 1 and batch.full:
+                if collected == len(windows) and batch.full:
                     self._unrecorded = outcomes  # more is due: the next pass records these first
                     break
                 ours |= self._step(windows, marked, outcomes)

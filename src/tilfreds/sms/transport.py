@@ -133,6 +133,10 @@ class Handover(Protocol):
         """One outcome per message, in order; waits until each has its outcome."""
         ...
 
+    def ready(self) -> bool:
+        """Whether every outcome is in already (``outcomes`` would not wait)."""
+        ...
+
 
 class Answered:
     """A handover whose outcomes are known already."""
@@ -142,6 +146,9 @@ class Answered:
 
     def outcomes(self) -> list[Outcome]:
         return self._outcomes
+
+    def ready(self) -> bool:
+        return True
 
 
 class TransportError(Exception):
@@ -198,6 +205,9 @@ class _Pending:
 
     def outcomes(self) -> list[Outcome]:
         return self._future.result()
+
+    def ready(self) -> bool:
+        return self._future.done()
 
 
 class PerMessage(Blocking):

@@ -9,11 +9,12 @@ find the key."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from tilfreds.surveys.definition import SurveyDefinition
@@ -44,3 +45,26 @@ def frozen_version(session: Session, version_id: int) -> FrozenVersion | None:
         select(SurveyVersion.survey_id, DEFINITION_TEXT).where(SurveyVersion.id == version_id)
     ).first()
     return None if row is None else frozen(row[0], version_id, row[1])
+
+
+_older = SurveyVersion.__table__.alias("older")
+# each survey's newest version, for a set of surveys: one index probe each on (survey_id,
+# number); built once, the ids bound as one expanding parameter
+_NEWEST: Any = select(SurveyVersion.survey_id, SurveyVersion.id, DEFINITION_TEXT).where(
+    SurveyVersion.survey_id.in_(bindparam("ids", expanding=True)),
+    SurveyVersion.number
+    == select(func.max(_older.c.number))
+    .where(_older.c.survey_id == SurveyVersion.survey_id)
+    .scalar_subquery(),
+)
+
+
+def newest_definitions(
+    session: Session, survey_ids: Collection[int]
+) -> dict[int, SurveyDefinition]:
+    """The newest version of each of these surveys, in one query (the outbox renders a batch's
+    texts from them), each parsed once per process."""
+    if not survey_ids:
+        return {}
+    rows = session.connection().execute(_NEWEST, {"ids": sorted(survey_ids)})
+    return {sid: frozen(sid, vid, raw).definition for sid, vid, raw in rows}

@@ -8,7 +8,7 @@ file twice is harmless; earlier versions, and the answers that point at them, st
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -74,29 +74,6 @@ def latest(session: Session, survey: Survey) -> Published:
     if version is None:
         raise NotFound("this survey has no published version", field="survey")
     return _published(survey, version)
-
-
-def latest_definitions(
-    session: Session, survey_ids: Collection[int]
-) -> dict[int, SurveyDefinition]:
-    """The newest version of each of these surveys, in one query (the outbox renders a batch's
-    texts from them)."""
-    if not survey_ids:
-        return {}
-    newest = (
-        select(SurveyVersion.survey_id, func.max(SurveyVersion.number).label("number"))
-        .where(SurveyVersion.survey_id.in_(sorted(survey_ids)))
-        .group_by(SurveyVersion.survey_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(SurveyVersion.survey_id, SurveyVersion.definition).join(
-            newest,
-            (newest.c.survey_id == SurveyVersion.survey_id)
-            & (newest.c.number == SurveyVersion.number),
-        )
-    ).all()
-    return {sid: _definition(json.dumps(data, sort_keys=True)) for sid, data in rows}
 
 
 def version(session: Session, survey: Survey, version_id: int) -> Published:

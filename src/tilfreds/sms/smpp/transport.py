@@ -284,6 +284,9 @@ class _Answers:
             self._waiter.wait(response)
         return [t._outcome(w) if isinstance(w, Written) else w for w in self._written]
 
+    def ready(self) -> bool:
+        return self._waiter.wait(0)
+
 
 _NOT_WRITTEN = -1
 
