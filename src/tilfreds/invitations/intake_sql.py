@@ -123,8 +123,7 @@ def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequen
     params = {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)}
     rows: Any
     if dialect == "postgresql":
-        # on the driver, compiled once: SQLAlchemy's execution cost more than the statement (its
-        # BEGIN still goes first with a wait of its own: see tilfreds.pipelined)
+        # on the driver, compiled once: SQLAlchemy's execution cost more than the statement
         steps = [(_facts_query(dialect), params)]
         if len(external_ids) >= _NO_JIT_FROM:
             # the planner, seeing thousands of rows and joins it cannot estimate, would JIT-compile
