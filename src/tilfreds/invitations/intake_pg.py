@@ -1,6 +1,6 @@
-"""The intake's writes on PostgreSQL: the new people, then interactions, invitations and messages,
-sent together in psycopg's pipeline mode (one wait for both), with the audit head's locking read
-after them when the caller writes nothing more (``batch``; docs/benchmarks.md §1)."""
+"""The intake's writes on PostgreSQL: the new people, then interactions, invitations and messages
+in one statement, sent together (psycopg's pipeline mode, one wait) with the audit head's locking
+read after it when the caller writes nothing more (``batch``; docs/benchmarks.md §1)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tilfreds.audit import service as audit
-from tilfreds.invitations.intake_sql import NULL_MARK, RECORD_COLUMNS, SEP
+from tilfreds.invitations.intake_sql import NULL_MARK, RECORD_COLUMNS, SEP, place_people
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 from tilfreds.pipelined import run_together
 
@@ -60,19 +60,14 @@ _REGISTER = text(
     "ORDER BY t.phone_index ON CONFLICT (phone_index) DO NOTHING RETURNING phone_index, id"
 )
 
-# a row of ``record`` with its person's phone index: a person registered just before, by this
-# transaction or (its insert skipped) by a concurrent one, is found by it; that statement runs
-# after the registering one finished, so it sees either
-_COLUMNS = (*RECORD_COLUMNS, "phone_index")
 _TYPES = ("varchar", "int", "varchar", "varchar", "varchar", "timestamptz",
-          "varchar", "int", "varchar", "timestamptz", "timestamptz", "varchar")  # fmt: skip
-_INPUT = ", ".join(_split(c, t) for c, t in zip(_COLUMNS, _TYPES, strict=True))
-_OWN = ", ".join(f"r.{c}" for c in RECORD_COLUMNS if c != "person_id")
-# built from constants only; every value is bound
+          "varchar", "int", "varchar", "timestamptz", "timestamptz")  # fmt: skip
+_INPUT = ", ".join(_split(c, t) for c, t in zip(RECORD_COLUMNS, _TYPES, strict=True))
+# built from constants only; every value is bound. It reads no table but through its inserts: a
+# prepared statement's generic plan is made once from the tables as they were, and a join with
+# people planned on an empty table scanned it (EXPLAIN) until an analyze replanned it
 _RECORD = text(
-    f"WITH raw AS (SELECT * FROM unnest({_INPUT}) AS t({', '.join(_COLUMNS)})), "  # noqa: S608
-    f"input AS (SELECT {_OWN}, COALESCE(r.person_id, p.id) AS person_id FROM raw r "
-    "LEFT JOIN people p ON r.person_id IS NULL AND p.phone_index = r.phone_index), "
+    f"WITH input AS (SELECT * FROM unnest({_INPUT}) AS t({', '.join(RECORD_COLUMNS)})), "  # noqa: S608
     "interaction AS (INSERT INTO interactions (external_id, person_id, channel, reason, case_ref, "
     "occurred_at, created_at, skip_reasons, survey_id) SELECT external_id, person_id, channel, "
     "reason, case_ref, occurred_at, CAST(:now AS timestamptz), skip_reasons, survey_id FROM input "
@@ -107,25 +102,30 @@ def write(
     """Insert ``people`` (phone_index, phone_cipher, name_cipher, locale) unless a concurrent
     transaction did first, then each row's interaction (unless a concurrent delivery of its
     external_id did first) and, for a row with a ``code``, its invitation and message; a row
-    without ``person_id`` gets the person of its ``phone_index``. Returns the people inserted here
+    without ``person_id`` gets the person of its ``phone_index`` (``place_people``). The people
+    go first, alone (the rows need their ids); the rows' statement and, with ``lock_head``, the
+    audit head's locking read go together. Returns the people inserted here
     (phone index -> id) and ``{external_id: (interaction id, invitation id or None)}`` for the
     rows inserted here. People in phone-index order, rows in external-id order: two batches
-    sharing some wait for each other rather than deadlock. With ``lock_head`` the audit head is
-    locked and read after them, as the transaction's last lock (``audit.holding_head``)."""
-    steps: list[tuple[Any, dict[str, Any]]] = []
-    if people:
+    sharing some wait for each other rather than deadlock. The head, read after them, is the
+    transaction's last lock (``audit.holding_head``)."""
+    registered: dict[str, int] = {}
+    if people:  # first, alone: the rows need their people's ids
         people = sorted(people, key=lambda r: str(r["phone_index"]))
-        steps.append((_REGISTER, {**_columns(people, _PEOPLE_COLUMNS), "now": now}))
+        params = {**_columns(people, _PEOPLE_COLUMNS), "now": now}
+        [found] = run_together(session, [(_REGISTER, params)])
+        registered = dict(found)
+    place_people(session, people, registered, rows)
+    steps: list[tuple[Any, dict[str, Any]]] = []
     if rows:
         rows = sorted(rows, key=lambda r: str(r["external_id"]))
-        steps.append((_RECORD, {**_columns(rows, _COLUMNS), **_CONSTANTS, "now": now}))
+        steps.append((_RECORD, {**_columns(rows, RECORD_COLUMNS), **_CONSTANTS, "now": now}))
     lock_head = lock_head and bool(rows)  # no row, no entry to append
     if lock_head:
         steps.append((audit.lock_head(), {}))
     if not steps:
-        return {}, {}
+        return registered, {}
     answers = run_together(session, steps)
-    registered = dict(answers.pop(0)) if people else {}
     made = {external_id: (i, v) for external_id, i, v in answers.pop(0)} if rows else {}
     if lock_head and answers[0]:
         [(seq, mac)] = answers[0]

@@ -192,6 +192,18 @@ def write(
     new person's id put in the rows (read if a concurrent transaction registered them), then
     ``record``."""
     registered = register(session, people, now=now) if people else {}
+    place_people(session, people, registered, rows)
+    return registered, record(session, rows, now=now) if rows else {}
+
+
+def place_people(
+    session: Session,
+    people: list[dict[str, Any]],
+    registered: dict[str, int],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Give each surveyed row without a person the id of its ``phone_index``'s: one of
+    ``people`` registered here, or (its insert skipped) by a concurrent transaction, read."""
     person_of = dict(registered)
     if missing := [p["phone_index"] for p in people if p["phone_index"] not in registered]:
         person_of |= people_ids(session, missing)  # registered concurrently
@@ -199,7 +211,6 @@ def write(
         index = row.pop("phone_index")
         if row["person_id"] is None and row["code"] is not None:
             row["person_id"] = person_of[index]
-    return registered, record(session, rows, now=now) if rows else {}
 
 
 def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> dict[str, int]:
