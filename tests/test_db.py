@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tilfreds.db import Database
 from tilfreds.people.models import Suppression
@@ -85,6 +85,38 @@ def test_one_read_costs_one_round_trip_and_leaves_no_autocommit_behind(
     queries = [m for m in sent if m.startswith(("Query", "Parse"))]
     assert "SELECT suppressions.id" in queries[0]  # the read alone: no BEGIN before it
     assert queries[1].startswith("Query") and "BEGIN" in queries[1]  # then a real transaction
+    assert queries[-1] == 'Query "ROLLBACK"'
+    with rt.db.read_only() as session:
+        assert session.execute(select(Suppression)).first() is None
+
+
+def test_one_row_costs_one_round_trip_and_leaves_no_autocommit_behind(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """The token check of every API request as it runs now: the statement alone on the driver
+    (no BEGIN, no ROLLBACK), its row returned; the pooled connection goes back transactional."""
+    if rt.db.dialect != "postgresql":
+        assert rt.db.one_row(select(Suppression.id), {}) is None  # read_only there
+        return
+    db = Database(rt.db.url, session_info=rt.db.session_info, pool_size=1)
+    found: list[object] = []
+
+    def read_then_fail() -> None:
+        found.append(db.one_row(select(Suppression.id), {}))
+        found.append(db.one_row(select(func.count()).select_from(Suppression), {}))
+        with pytest.raises(RuntimeError), db.unit_of_work() as session:
+            session.add(Suppression(phone_index="v" * 64, source="t", created_at=rt.clock.now()))
+            session.flush()
+            raise RuntimeError("the unit of work fails after writing")
+
+    try:
+        sent = _protocol_trace(db, tmp_path, read_then_fail)
+    finally:
+        db.dispose()
+    assert found == [None, (0,)]
+    queries = [m for m in sent if m.startswith(("Query", "Parse"))]
+    assert "SELECT suppressions.id" in queries[0] and "count" in queries[1]  # alone: no BEGIN
+    assert queries[2].startswith("Query") and "BEGIN" in queries[2]  # then a real transaction
     assert queries[-1] == 'Query "ROLLBACK"'
     with rt.db.read_only() as session:
         assert session.execute(select(Suppression)).first() is None

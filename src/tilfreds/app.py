@@ -22,11 +22,12 @@ from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from tilfreds import __version__
-from tilfreds.api import deps, sms_callbacks
+from tilfreds.api import deps, intake_route, sms_callbacks
 from tilfreds.api import dev as dev_api
 from tilfreds.api import error_responses as api_errors
+from tilfreds.api import routes as api_routes
 from tilfreds.api.gate import BearerAuth, BodyLimit
-from tilfreds.api.routes import BATCH_PATH
+from tilfreds.api.routes import BATCH_PATH, INTAKE
 from tilfreds.api.routes import router as api_router
 from tilfreds.errors import TilfredsError
 from tilfreds.runtime import Runtime
@@ -125,6 +126,8 @@ def create_app(rt: Runtime, *, run_worker: bool = False, listen_host: str | None
     app.state.listen_host = listen_host
     app.router.routes.extend(respondent.ROUTES)  # first: matched before the routers below
     app.include_router(api_router)
+    # the intake's plain route first, in front of its FastAPI route (which it falls back to)
+    app.router.routes.insert(0, intake_route.fast_route(INTAKE, api_routes.receive_one))
     app.include_router(dev_api.router)
     app.include_router(sms_callbacks.router)
     app.include_router(identity.router)

@@ -38,8 +38,7 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 def authenticate(rt: Runtime, token: str | None) -> operators.Operator:
-    with rt.db.one_read() as session:  # one statement: no transaction of its own on PostgreSQL
-        return operators.authenticate(session, token)
+    return operators.authenticate_alone(rt.db, token)
 
 
 async def operator(  # no I/O: not worth a worker thread

@@ -130,6 +130,7 @@ def receive_checked(rt: Runtime, checked: Checked, *, actor: str) -> Received:
                 now=rt.clock.now(),
                 actor=actor,
                 audit_each=False,
+                writes_last=True,  # the unit of work commits right after
             )
     received = Received(results=[], errors=errors)
     for (n, _), result in zip(good, outcome, strict=True):

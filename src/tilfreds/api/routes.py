@@ -25,12 +25,15 @@ from tilfreds.invitations.schemas import (
     InteractionPayload,
     InvitationOut,
 )
+from tilfreds.operators.service import Operator
 from tilfreds.reporting import service as reporting
+from tilfreds.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(surveys_api.router)
 router.include_router(wrong_numbers_api.router)
 BATCH_PATH = "/api/v1/interactions/batch"  # has its own body size limit (api.gate.BodyLimit)
+INTAKE = "/api/v1/interactions"  # POST: also a plain route in the app (api.intake_route)
 
 
 @router.post(
@@ -55,10 +58,20 @@ BATCH_PATH = "/api/v1/interactions/batch"  # has its own body size limit (api.ga
 )
 def receive_interaction(payload: InteractionPayload, rt: RuntimeDep, op: OperatorDep) -> Response:
     """Report an interaction; its survey invitation is scheduled. Idempotent on ``external_id``."""
+    return receive_one(payload, rt, op)  # in the app, api.intake_route calls it before FastAPI
+
+
+def receive_one(payload: InteractionPayload, rt: Runtime, op: Operator) -> Response:
     data = to_interaction(payload, rt.settings)
     with rt.db.unit_of_work() as session:
         result = intake.receive_interaction(
-            session, rt.keys, data, timing=rt.timing(), now=rt.clock.now(), actor=op.actor
+            session,
+            rt.keys,
+            data,
+            timing=rt.timing(),
+            now=rt.clock.now(),
+            actor=op.actor,
+            writes_last=True,  # the unit of work commits right after
         )
     inv = result.invitation
     out = InteractionOut(

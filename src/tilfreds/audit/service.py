@@ -32,6 +32,7 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 KEYS = "tilfreds.keys"  # session.info key: the Keys whose current audit key seals new entries
 _PENDING = "tilfreds.audit.pending"  # session.info key: entries buffered until the commit
+_HELD = "tilfreds.audit.held"  # session.info key: the head as read by a caller that locked it
 # what each MAC covers, in this order; ``mac`` itself is stored next to it
 CONTENT = ("seq", "at", "actor", "action", "subject_type", "subject_id", "fields", "key_id",
            "prev_mac")  # fmt: skip
@@ -132,8 +133,21 @@ _COLUMNS = (*CONTENT, "mac")
 
 
 @cache
-def _lock_head() -> Any:
+def lock_head() -> Any:
+    """The head's locking read, for a caller that sends it with its own last statements (see
+    ``holding_head``)."""
     return select(_head.c.seq, _head.c.mac).where(_head.c.id == HEAD_ID).with_for_update()
+
+
+def holding_head(session: Session, seq: int, mac: str) -> None:
+    """This transaction has locked the head with ``lock_head`` and read ``(seq, mac)``: the
+    append at its commit starts from there instead of locking it again. Only for a caller that
+    then writes nothing more before the commit (and leaves no ORM change for its flush), so the
+    head is still the last lock taken; it applies to the outermost transaction only, and is
+    forgotten when that ends."""
+    if session.in_nested_transaction():
+        raise RuntimeError("the audit head is held for the outermost transaction only")
+    session.info[_HELD] = (session.get_transaction(), seq, mac)
 
 
 @lru_cache(maxsize=32)
@@ -174,10 +188,14 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
     # on the session's connection: these are Core statements, and the ORM's execute path around
     # them cost more than the statements themselves (every writing request appends)
     conn = session.connection()
-    head = conn.execute(_lock_head()).one_or_none()
-    if head is None:
-        raise RuntimeError("the audit head row is missing; run `tilfreds audit verify`")
-    seq, prev = head.seq, head.mac
+    held = session.info.pop(_HELD, None)
+    if held is not None and held[0] is session.get_transaction():
+        seq, prev = held[1], held[2]
+    else:
+        head = conn.execute(lock_head()).one_or_none()
+        if head is None:
+            raise RuntimeError("the audit head row is missing; run `tilfreds audit verify`")
+        seq, prev = head.seq, head.mac
     base = mac_key(key.audit)
     for row in rows:
         seq += 1
@@ -218,6 +236,7 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended, however it ended
         session.info.pop(_PENDING, None)
+        session.info.pop(_HELD, None)
 
 
 def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:

@@ -38,11 +38,21 @@ __all__ = [
 
 
 def receive_interaction(
-    session: Session, keys: Keys, data: InteractionIn, *, timing: Timing, now: datetime, actor: str
+    session: Session,
+    keys: Keys,
+    data: InteractionIn,
+    *,
+    timing: Timing,
+    now: datetime,
+    actor: str,
+    writes_last: bool = False,
 ) -> Intake:
     """Record one interaction and schedule its invitation, or record why it is not surveyed.
-    The same ``external_id`` again changes nothing and returns what the first call made."""
-    [result] = receive_interactions(session, keys, [data], timing=timing, now=now, actor=actor)
+    The same ``external_id`` again changes nothing and returns what the first call made.
+    ``writes_last``: see ``receive_interactions``."""
+    [result] = receive_interactions(
+        session, keys, [data], timing=timing, now=now, actor=actor, writes_last=writes_last
+    )
     if isinstance(result, Refused):
         error = NotFound if result.code == "not_found" else InvalidInput
         raise error(result.message, field=result.field)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, cast
 
@@ -36,6 +36,7 @@ from tilfreds.db import UTCDateTime
 from tilfreds.invitations.models import Invitation, Message
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 from tilfreds.people.models import Interaction, Person, Suppression
+from tilfreds.pipelined import run_together
 from tilfreds.surveys.models import Survey
 
 people, interactions, suppressions, surveys, invitations, messages = (
@@ -65,8 +66,10 @@ def _among(dialect: str, column: Any, name: str) -> Any:
     expanded ``IN`` on SQLite."""
     if dialect == "postgresql":
         split = func.string_to_array(
-            bindparam(name, type_=String), _SEP, type_=postgresql.ARRAY(String)
+            bindparam(name, type_=String), SEP, type_=postgresql.ARRAY(String)
         )
+        # the array folded into a constant: planned afresh at each execution (about 0.1 ms), as a
+        # generic plan made while a table was small would scan it once it is large
         return column == any_(split[2:_MAX_ROWS])
     return column.in_(bindparam(name, expanding=True))
 
@@ -75,8 +78,8 @@ def _listed(dialect: str, values: Sequence[str]) -> Any:
     """The value to bind for ``_among``."""
     if dialect != "postgresql":
         return list(values)
-    joined = "".join(_SEP + value for value in values)
-    if joined.count(_SEP) != len(values):
+    joined = "".join(SEP + value for value in values)
+    if joined.count(SEP) != len(values):
         raise ValueError("a value holds a control character")
     return joined
 
@@ -114,16 +117,22 @@ def _facts_query(dialect: str) -> Any:
 
 def read_facts(session: Session, *, external_ids: Sequence[str], indexes: Sequence[str]) -> Facts:
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql" and len(external_ids) >= _NO_JIT_FROM:
-        # the planner, seeing thousands of rows and joins it cannot estimate, would JIT-compile
-        # the inserts: a second of compiling for statements that are all index and trigger work
-        session.execute(text("SET LOCAL jit = off"))
+    params = {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)}
+    rows: Any
+    if dialect == "postgresql":
+        # on the driver, compiled once: SQLAlchemy's execution cost more than the statement
+        steps = [(_facts_query(dialect), params)]
+        if len(external_ids) >= _NO_JIT_FROM:
+            # the planner, seeing thousands of rows and joins it cannot estimate, would JIT-compile
+            # the inserts: a second of compiling for statements that are all index and trigger work
+            steps.insert(0, (_NO_JIT, {}))
+        *_, found = run_together(session, steps)
+        # the driver's own rows: the latest invitation's time made UTC as UTCDateTime would
+        rows = [(*r[:3], r[3] and r[3].astimezone(UTC), *r[4:]) for r in found]
+    else:
+        # Core: run on the session's connection, past the ORM's execute path
+        rows = session.connection().execute(_facts_query(dialect), params)
     facts = Facts()
-    # these statements are Core: run on the session's connection, past the ORM's execute path
-    rows = session.connection().execute(
-        _facts_query(dialect),
-        {"external_ids": _listed(dialect, external_ids), "indexes": _listed(dialect, indexes)},
-    )
     for kind, key, id_, at, flag, quota, rate in rows:
         if kind == "x":
             facts.existing[key] = id_
@@ -167,62 +176,49 @@ def insert_new_id(session: Session, table: Table, conflict: str, row: dict[str, 
     return session.execute(_insert_new(dialect, table, conflict, "id"), row).scalar()
 
 
-# PostgreSQL takes a batch's rows as one text parameter per column, values joined by the ASCII
-# unit separator (NULL written as the record separator) and split again by ``string_to_array``:
-# far cheaper on both sides than array parameters (which the driver builds in Python) or JSON.
-# Both separators are control characters, which no stored text may hold (tilfreds.fields).
-_SEP, _NULL = "\x1f", "\x1e"
+# PostgreSQL takes a list as one text parameter, values joined by the ASCII unit separator
+# (``intake_pg`` does the same for a batch's columns, NULL written as the record separator);
+# both are control characters, which no stored text may hold (tilfreds.fields)
+SEP, NULL_MARK = "\x1f", "\x1e"
 _MAX_ROWS = 10_000_000  # beyond any batch: the end of an array slice
 _NO_JIT_FROM = 100  # rows in a batch
+_NO_JIT = text("SET LOCAL jit = off")
 
 
-def _split(name: str, sql_type: str) -> str:
-    # each value follows a separator, so one empty value is [''], not an empty array
-    return f"CAST((string_to_array(:{name}, E'\\x1f', E'\\x1e'))[2:] AS {sql_type}[])"
+def write(
+    session: Session, people: list[dict[str, Any]], rows: list[dict[str, Any]], *, now: datetime
+) -> tuple[dict[str, int], dict[str, tuple[int, int | None]]]:
+    """SQLite (PostgreSQL: ``intake_pg.write``, which says what this does): ``register``, each
+    new person's id put in the rows (read if a concurrent transaction registered them), then
+    ``record``."""
+    registered = register(session, people, now=now) if people else {}
+    place_people(session, people, registered, rows)
+    return registered, record(session, rows, now=now) if rows else {}
 
 
-def _columns(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for name in names:
-        joined = "".join(_SEP + _text(row[name]) for row in rows)
-        if joined.count(_SEP) != len(rows):
-            raise ValueError(f"a value of {name} holds a control character")
-        out[name] = joined
-    return out
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return _NULL
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-_PEOPLE_COLUMNS = ("phone_index", "phone_cipher", "name_cipher", "locale")
-# built from constants only; every value is bound
-_REGISTER_PG = text(
-    "INSERT INTO people (phone_index, phone_cipher, name_cipher, locale, created_at) "  # noqa: S608
-    "SELECT t.phone_index, decode(t.phone_cipher, 'hex'), decode(t.name_cipher, 'hex'), "
-    f"t.locale, CAST(:now AS timestamptz) FROM unnest({_split('phone_index', 'varchar')}, "
-    f"{_split('phone_cipher', 'text')}, {_split('name_cipher', 'text')}, "
-    f"{_split('locale', 'varchar')}) AS t({', '.join(_PEOPLE_COLUMNS)}) "
-    "ORDER BY t.phone_index ON CONFLICT (phone_index) DO NOTHING RETURNING phone_index, id"
-)
+def place_people(
+    session: Session,
+    people: list[dict[str, Any]],
+    registered: dict[str, int],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Give each surveyed row without a person the id of its ``phone_index``'s: one of
+    ``people`` registered here, or (its insert skipped) by a concurrent transaction, read."""
+    person_of = dict(registered)
+    if missing := [p["phone_index"] for p in people if p["phone_index"] not in registered]:
+        person_of |= people_ids(session, missing)  # registered concurrently
+    for row in rows:
+        index = row.pop("phone_index")
+        if row["person_id"] is None and row["code"] is not None:
+            row["person_id"] = person_of[index]
 
 
 def register(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> dict[str, int]:
-    """Insert these people (phone_index, phone_cipher, name_cipher, locale) unless a concurrent
-    transaction did first; the ids of those inserted here, by phone index. In phone-index order,
-    so two batches sharing people wait for each other rather than deadlock."""
+    """SQLite (PostgreSQL: ``intake_pg``): insert these people (phone_index, phone_cipher,
+    name_cipher, locale) unless a concurrent transaction did first; the ids of those inserted
+    here, by phone index. In phone-index order, so two batches sharing people wait for each other
+    rather than deadlock."""
     rows = sorted(rows, key=lambda r: str(r["phone_index"]))
-    if session.get_bind().dialect.name == "postgresql":
-        params = _columns(rows, _PEOPLE_COLUMNS)
-        return dict(session.connection().execute(_REGISTER_PG, {**params, "now": now}).all())
     statement = _insert_new("sqlite", people, "phone_index", "phone_index")
     found = session.execute(statement, _many([{**r, "created_at": now} for r in rows]))
     return {index: id_ for id_, index in found}
@@ -239,57 +235,16 @@ def people_ids(session: Session, indexes: Sequence[str]) -> dict[str, int]:
 # one row of ``record``: an interaction, and for a scheduled one its invitation and message
 RECORD_COLUMNS = ("external_id", "person_id", "channel", "reason", "case_ref", "occurred_at",
                   "skip_reasons", "survey_id", "code", "expires_at", "send_after")  # fmt: skip
-_TYPES = ("varchar", "int", "varchar", "varchar", "varchar", "timestamptz",
-          "varchar", "int", "varchar", "timestamptz", "timestamptz")  # fmt: skip
-_INPUT = ", ".join(_split(c, t) for c, t in zip(RECORD_COLUMNS, _TYPES, strict=True))
-# built from constants only; every value is bound
-_RECORD_PG = text(
-    f"WITH input AS (SELECT * FROM unnest({_INPUT}) AS t({', '.join(RECORD_COLUMNS)})), "  # noqa: S608
-    "interaction AS (INSERT INTO interactions (external_id, person_id, channel, reason, case_ref, "
-    "occurred_at, created_at, skip_reasons, survey_id) SELECT external_id, person_id, channel, "
-    "reason, case_ref, occurred_at, CAST(:now AS timestamptz), skip_reasons, survey_id FROM input "
-    "ORDER BY external_id ON CONFLICT (external_id) DO NOTHING "
-    "RETURNING id, external_id, person_id), "
-    "invitation AS (INSERT INTO invitations (interaction_id, person_id, survey_id, code, status, "
-    "created_at, expires_at) SELECT i.id, i.person_id, t.survey_id, t.code, :pending, "
-    "CAST(:now AS timestamptz), t.expires_at FROM interaction i JOIN input t USING (external_id) "
-    "WHERE t.code IS NOT NULL RETURNING id, interaction_id, person_id), "
-    "message AS (INSERT INTO messages (purpose, status, person_id, invitation_id, send_after, "
-    "attempts, created_at) SELECT :purpose, :queued, v.person_id, v.id, t.send_after, 0, "
-    "CAST(:now AS timestamptz) FROM invitation v JOIN interaction i ON i.id = v.interaction_id "
-    "JOIN input t USING (external_id)) "
-    "SELECT i.external_id, i.id, v.id FROM interaction i "
-    "LEFT JOIN invitation v ON v.interaction_id = i.id"
-)
-_CONSTANTS = {
-    "pending": InvitationStatus.PENDING.value,
-    "purpose": MessagePurpose.INVITATION.value,
-    "queued": MessageStatus.QUEUED.value,
-}
 
 
 def record(
     session: Session, rows: list[dict[str, Any]], *, now: datetime
 ) -> dict[str, tuple[int, int | None]]:
-    """Insert each interaction (unless a concurrent delivery of its external_id did first) and,
-    for a row with a ``code``, its invitation and the invitation's message. Returns
-    ``{external_id: (interaction id, invitation id or None)}`` for the rows inserted here."""
+    """SQLite (PostgreSQL: ``intake_pg``): insert each interaction (unless a concurrent delivery
+    of its external_id did first) and, for a row with a ``code``, its invitation and the
+    invitation's message. Returns ``{external_id: (interaction id, invitation id or None)}`` for
+    the rows inserted here."""
     rows = sorted(rows, key=lambda r: str(r["external_id"]))  # one lock order for all batches
-    if session.get_bind().dialect.name == "postgresql":
-        params = _columns(rows, RECORD_COLUMNS)
-        found = session.connection().execute(_RECORD_PG, {**params, **_CONSTANTS, "now": now})
-        return {external_id: (i, v) for external_id, i, v in found}
-    return _record_sqlite(session, rows, now=now)
-
-
-def _many(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
-    """One row as a plain execute: SQLAlchemy's many-rows path costs more than it saves there."""
-    return rows[0] if len(rows) == 1 else rows
-
-
-def _record_sqlite(
-    session: Session, rows: list[dict[str, Any]], *, now: datetime
-) -> dict[str, tuple[int, int | None]]:
     inserted = session.execute(
         _insert_new("sqlite", interactions, "external_id", "external_id"),
         _many([{c: r[c] for c in RECORD_COLUMNS[:8]} | {"created_at": now} for r in rows]),
@@ -338,6 +293,11 @@ def _record_sqlite(
         interaction_id = ids[r["external_id"]]
         out[r["external_id"]] = (interaction_id, invitation_of[interaction_id])
     return out
+
+
+def _many(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
+    """One row as a plain execute: SQLAlchemy's many-rows path costs more than it saves there."""
+    return rows[0] if len(rows) == 1 else rows
 
 
 def earlier(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]]:
