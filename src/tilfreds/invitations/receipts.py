@@ -341,9 +341,7 @@ def _settling(postgres: bool) -> tuple[Any, Any]:
         .select_from(v.join(_messages, m.id == v.c.mid))
         .order_by(m.id)
         .with_for_update(of=_messages),
-        select(*tally)
-        .select_from(v.join(_parts, p.message_id == v.c.mid))
-        .group_by(p.message_id),
+        select(*tally).select_from(v.join(_parts, p.message_id == v.c.mid)).group_by(p.message_id),
     )
 
 
