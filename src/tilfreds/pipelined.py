@@ -28,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from tilfreds.audit import service as audit
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -55,11 +57,19 @@ def _compile(statement: Any, dialect: Dialect) -> _Compiled:
 
 
 def run_together(
-    session: Session, steps: Sequence[tuple[Any, Mapping[str, Any]]]
+    session: Session, steps: Sequence[tuple[Any, Mapping[str, Any]]], *, commit: bool = False
 ) -> list[list[tuple[Any, ...]]]:
     """Run ``steps`` (statement, parameters) in order in the session's transaction on
     PostgreSQL, sent together and answered in one sync; the rows each returned (none for a
-    statement without RETURNING)."""
+    statement without RETURNING).
+
+    ``commit``: the transaction ends with them, its COMMIT answered in the same sync (one wait
+    fewer; psycopg's own ``commit()`` would sync once more). So it must have nothing left for
+    the session's commit to write (ORM changes, audit entries: refused), and the caller writes
+    nothing more in it. A failing statement aborts the rest of the pipeline, the COMMIT with
+    it, and the transaction is rolled back whole as without ``commit``."""
+    if commit and (session.new or session.dirty or session.deleted or audit.pending(session)):
+        raise RuntimeError("run_together(commit=True) in a transaction with writes still due")
     connection = session.connection()
     driver, dialect = connection.connection.driver_connection, connection.dialect
     assert driver is not None
@@ -71,10 +81,14 @@ def run_together(
                 cursor = driver.cursor()
                 cursor.execute(compiled.sql, compiled.params(given))
                 cursors.append(cursor)
+            if commit:  # behind the statements: skipped when one of them fails
+                driver.cursor().execute(b"COMMIT")
     except psycopg.Error as exc:
         # wrapped as SQLAlchemy would; which statement failed is not known at the sync, so none
         # is named (and, as always, no parameters are shown)
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, hide_parameters=True, dialect=dialect
         ) from exc
+    if commit:  # SQLAlchemy's bookkeeping: psycopg finds the transaction over, and sends nothing
+        session.commit()
     return [cursor.fetchall() if cursor.description else [] for cursor in cursors]

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     bindparam,
     case,
     delete,
@@ -275,70 +276,72 @@ def link_columns(submitted: Mapping[int, Submitted]) -> dict[str, list[Any]]:
 
 def settle(session: Session, message_ids: Iterable[int], *, now: datetime | None = None) -> int:
     """Recompute the status of these messages from all their parts, their rows locked in id
-    order first; returns how many have a final status by their parts. A message none of whose
-    parts has a final state is left as it is."""
+    order first; returns how many it settled. A message none of whose parts has a final state
+    is left as it is."""
     ids = sorted(set(message_ids))
     if not ids:
         return 0
-    postgres = session.get_bind().dialect.name == "postgresql"
-    m, p = _messages.c, _parts.c
-    locked = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
-    session.execute(locked, {"ids": ids}).all()
-    tally = session.execute(
-        select(
-            p.message_id,
-            func.count(),
-            func.count(case((p.state == ReceiptState.DELIVERED.value, 1))),
-            func.count(case((p.state == ReceiptState.FAILED.value, 1))),
-            func.count(case((p.state == ReceiptState.EXPIRED.value, 1))),
-            func.max(p.state_at),
-            func.max(p.error_code),
-        )
-        .where(ids_in(postgres, p.message_id))
-        .group_by(p.message_id),
-        {"ids": ids},
-    ).all()
-    verdicts: dict[MessageStatus, list[dict[str, Any]]] = {}
-    for mid, parts, delivered, failed, expired, at, code in tally:
-        status = (
-            M.DELIVERED
-            if delivered == parts
-            else M.FAILED
-            if failed
-            else M.EXPIRED
-            if expired
-            else None
-        )
-        if status is not None:
-            verdicts.setdefault(status, []).append({"mid": mid, "at": at or now, "code": code})
-    for status, rows in verdicts.items():
-        session.execute(
-            _verdict_statement(postgres, status),
-            {key: [row[key] for row in rows] for key in ("mid", "at", "code")}
-            if postgres
-            else rows,
-        )
-    return sum(len(rows) for rows in verdicts.values())
+    lock, verdict = settle_steps(session, ids, now=now)
+    session.execute(*lock).all()
+    return len(session.execute(*verdict).all())
+
+
+def settle_steps(
+    session: Session, message_ids: Sequence[int], *, now: datetime | None = None
+) -> list[tuple[Any, dict[str, Any]]]:
+    """``settle`` as its two statements (lock, then verdict) with their parameters, for a
+    caller that sends them together with others (``tilfreds.pipelined``). The verdict is a
+    separate statement so that its tally reads the parts after the locks are held: a writer
+    that committed parts meanwhile is seen."""
+    lock, verdict = _settle_statements(_postgres(session))
+    ids = {"ids": sorted(set(message_ids))}
+    return [(lock, ids), (verdict, ids | {"now": now})]
 
 
 @cache
-def _verdict_statement(postgres: bool, status: MessageStatus) -> Any:
-    """Settle messages to ``status``: delivered settles any of them, failed or expired only one
-    not yet final. On PostgreSQL the rows come as arrays (``unnest``), else as an executemany."""
-    m = _messages.c
-    final = status != M.DELIVERED
-    may = SETTLEABLE[:2] if final else SETTLEABLE
-    if postgres:
-        v = unnest(mid=Integer, at=DateTime(timezone=True), code=String)
-        match, at, code = m.id == v.c.mid, v.c.at, v.c.code
-    else:
-        match, at, code = m.id == bindparam("mid"), bindparam("at"), bindparam("code")
-    values = {"failed_at": at, "error_code": code} if final else {"delivered_at": at}
-    return (
-        update(_messages)
-        .where(match, or_(*(m.status == s for s in may)))
-        .values(status=status, lease_until=None, **values)
+def _settle_statements(postgres: bool) -> tuple[Any, Any]:
+    """The messages locked in id order; then each one's status from the tally of its parts, in
+    one update: delivered when every part is (from any status receipts may settle), else failed
+    when any part failed, else expired when any expired (only a message not yet final)."""
+    m, p = _messages.c, _parts.c
+    lock = select(m.id).where(ids_in(postgres, m.id)).order_by(m.id).with_for_update()
+    t = (
+        select(
+            p.message_id.label("mid"),
+            func.count().label("parts"),
+            func.count(case((p.state == ReceiptState.DELIVERED.value, 1))).label("delivered"),
+            func.count(case((p.state == ReceiptState.FAILED.value, 1))).label("failed"),
+            func.count(case((p.state == ReceiptState.EXPIRED.value, 1))).label("expired"),
+            func.max(p.state_at).label("at"),
+            func.max(p.error_code).label("code"),
+        )
+        .where(ids_in(postgres, p.message_id))
+        .group_by(p.message_id)
+        .subquery("t")
     )
+    delivered = t.c.delivered == t.c.parts
+    failed_or_expired = and_(~delivered, t.c.failed + t.c.expired > 0)
+    at = func.coalesce(t.c.at, bindparam("now", type_=m.delivered_at.type))
+    may = {  # no IN: an expanding parameter is rendered at execution, not in a pipeline
+        final: or_(*(m.status == status for status in statuses))
+        for final, statuses in ((False, SETTLEABLE), (True, SETTLEABLE[:2]))
+    }
+    verdict = (
+        update(_messages)
+        .where(
+            m.id == t.c.mid,
+            or_(and_(delivered, may[False]), and_(failed_or_expired, may[True])),
+        )
+        .values(
+            status=case((delivered, M.DELIVERED), (t.c.failed > 0, M.FAILED), else_=M.EXPIRED),
+            lease_until=None,
+            delivered_at=case((delivered, at), else_=m.delivered_at),
+            failed_at=case((delivered, m.failed_at), else_=at),
+            error_code=case((delivered, m.error_code), else_=t.c.code),
+        )
+        .returning(m.id)
+    )
+    return lock, verdict
 
 
 def unmatched(session: Session, *, older_than: datetime, newer_than: datetime | None = None) -> int:
