@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tests.test_worker import Recording, intake
 from tilfreds.audit import service as audit
@@ -74,3 +75,16 @@ def test_a_windows_record_is_committed_in_its_statements_sync(
     assert Worker(rt).drain() == 6
     # the take's transaction commits as usual; the windows' records had sent their COMMIT
     assert TransactionStatus.IDLE in commits
+
+
+def test_lists_reach_postgresql_as_the_arrays_they_are(
+    rt: Runtime, commits: list[TransactionStatus]
+) -> None:
+    texts = ["", "NULL", 'a "quoted", {braced} text', "back\\slash\\", " spaced ", "æøå ✓"]
+    numbers = [0, -1, 2**31 - 1]
+    echo = select(
+        bindparam("texts", type_=ARRAY(String)), bindparam("numbers", type_=ARRAY(Integer))
+    )
+    with rt.db.unit_of_work() as session:
+        for given in ({"texts": texts, "numbers": numbers}, {"texts": [], "numbers": []}):
+            assert run_together(session, [(echo, given)]) == [[(given["texts"], given["numbers"])]]
