@@ -6,6 +6,7 @@ refused. (A failing statement rolling the whole window back: tests/test_worker_p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -49,6 +50,24 @@ def test_the_commit_goes_out_with_the_statements(
         with rt.db.read_only() as other:  # committed before the unit of work ends
             assert other.execute(select(Message.skip_reason)).scalar_one() == "test"
     assert commits == [TransactionStatus.IDLE]
+
+
+def test_a_transaction_opened_and_committed_together_is_one_round_trip(
+    rt: Runtime, commits: list[TransactionStatus], tmp_path: Path
+) -> None:
+    """BEGIN, the statements and COMMIT answered in one sync (psycopg, left to open it, waits
+    for BEGIN's answer first): the protocol trace has one Sync and one ReadyForQuery."""
+    intake(rt, 1)
+    trace = tmp_path / "trace"
+    with rt.db.unit_of_work() as session, trace.open("w") as out:
+        driver = session.connection().connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        driver.pgconn.trace(out.fileno())
+        counted = select(func.count(Message.id))
+        run_together(session, [(counted, {}), (counted, {})], commit=True)
+        driver.pgconn.untrace()
+    sent = [line.split("\t")[1:4:2] for line in trace.read_text().splitlines()]
+    assert sent.count(["F", "Sync"]) == 1 and sent.count(["B", "ReadyForQuery"]) == 1
 
 
 def test_a_transaction_with_audit_entries_due_is_not_committed_in_a_pipeline(

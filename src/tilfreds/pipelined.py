@@ -4,11 +4,12 @@ Each statement the usual way costs a round trip: the thread sends it, releases t
 the answer and then waits again for the GIL, which another thread may hold for up to the
 interpreter's switch interval. The send worker's transaction a window (see ``tilfreds.worker``)
 is its critical path and was mostly such waits (docs/benchmarks.md §6), so its statements go out
-together: psycopg sends them (with the transaction's BEGIN when they open it) at once and reads
-the answers in one sync. (Alone, a round trip on this machine's loopback costs far less than
-that wait: docs/benchmarks.md §6.) SQLAlchemy has no pipeline mode of its own (its results read
-the cursor's description right after each execute, which a pipeline only has after the sync), so
-the statements are compiled by SQLAlchemy once and run on the driver's cursors.
+together: psycopg sends them at once and reads the answers in one sync; a transaction opened and
+committed here has its BEGIN and COMMIT in the same sync. (Alone, a round trip on this
+machine's loopback costs far less than that wait: docs/benchmarks.md §6.) SQLAlchemy has no
+pipeline mode of its own (its results read the cursor's description right after each execute,
+which a pipeline only has after the sync), so the statements are compiled by SQLAlchemy once and
+run on the driver's cursors.
 
 An error in any of them raises at the sync, as the SQLAlchemy error the same statement would have
 raised (a ``DataError``, an ``OperationalError``...), and the caller's unit of work rolls the
@@ -17,18 +18,22 @@ whole transaction back, as it would after the same error outside a pipeline.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from tilfreds.audit import service as audit
+
+IDLE, INERROR = TransactionStatus.IDLE, TransactionStatus.INERROR
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,16 @@ def run_together(
     driver, dialect = connection.connection.driver_connection, connection.dialect
     assert driver is not None
     cursors = []
+    # a transaction this call opens and commits: its BEGIN queued here too. psycopg, left to
+    # open it, sends BEGIN and waits for its answer before the statements (a wait of its own);
+    # in autocommit it leaves BEGIN to us
+    whole = commit and not driver.autocommit and driver.info.transaction_status == IDLE
+    if whole:
+        driver.autocommit = True
     try:
         with driver.pipeline():
+            if whole:
+                driver.cursor().execute(b"BEGIN")
             for statement, given in steps:
                 compiled = _compile(statement, dialect)
                 cursor = driver.cursor()
@@ -104,11 +117,17 @@ def run_together(
             if commit:  # behind the statements: skipped when one of them fails
                 driver.cursor().execute(b"COMMIT")
     except psycopg.Error as exc:
+        if whole and driver.info.transaction_status == INERROR:
+            with contextlib.suppress(psycopg.Error):  # the statement's error is the one to see
+                driver.rollback()  # in autocommit psycopg would not: the transaction is ours
         # wrapped as SQLAlchemy would; which statement failed is not known at the sync, so none
         # is named (and, as always, no parameters are shown)
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, hide_parameters=True, dialect=dialect
         ) from exc
+    finally:
+        if whole and driver.info.transaction_status == IDLE:
+            driver.autocommit = False
     if commit:  # SQLAlchemy's bookkeeping: psycopg finds the transaction over, and sends nothing
         session.commit()
     return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
