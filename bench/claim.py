@@ -1,7 +1,7 @@
 """The worker's claim against a long queue (PostgreSQL): its latency with a small queue and with a
 large backlog of due messages (inserted with one ``INSERT ... SELECT generate_series``, not
 through the app), each the median of many claims rolled back at once, and the plans PostgreSQL
-chose, which must find the due messages through ``ix_messages_status_send_after_id`` and never
+chose, which must find the due messages through ``ix_messages_due`` and never
 scan the queue. A claim is what the worker does: ``outbox.take`` (lock and read the oldest due
 messages with what sending them needs, decrypt, render) and ``jobs.lease``."""
 
@@ -23,7 +23,7 @@ from tilfreds.db import Database
 from tilfreds.invitations import jobs, outbox
 from tilfreds.people.models import Person
 
-INDEX = "ix_messages_status_send_after_id"
+INDEX = "ix_messages_due"
 LEASE = timedelta(minutes=5)
 WINDOW = 50  # the worker's default: the first window goes straight to in flight
 KEYS = bench_keys()

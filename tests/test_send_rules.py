@@ -195,3 +195,12 @@ def test_an_erased_persons_messages_go_with_them(rt: Runtime) -> None:
     with rt.db.unit_of_work() as session:
         session.execute(delete(Person))
     assert messages(rt) == []
+
+
+def test_the_outboxs_named_rows_name_the_columns_of_its_read() -> None:
+    """The outbox reads its joined rows into plain named tuples; their fields must be the read's
+    columns in order, or a decision would read one column for another."""
+    from tilfreds.invitations import outbox
+
+    columns = tuple(c.key for c in outbox._joined().selected_columns)
+    assert outbox._Taken._fields == columns

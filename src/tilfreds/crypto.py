@@ -80,7 +80,9 @@ class Keys:
         self.previous = tuple(k for k in previous if k.id != current.id)
         self.all = (current, *self.previous)
         self._by_id = {k.id: k for k in self.all}
-        self._sealer = AESGCM(current.encryption)  # made once: its key setup is half of a seal
+        # made once per key: the key setup is half of a seal, and most of an open
+        self._openers = {k.id: AESGCM(k.encryption) for k in self.all}
+        self._sealer = self._openers[current.id]
 
     @classmethod
     def from_master(cls, master: bytes, previous: Sequence[bytes] = ()) -> Keys:
@@ -101,12 +103,12 @@ class Keys:
 
     def decrypt(self, token: bytes, *, context: str) -> str:
         key_id = key_id_of(token)
-        key = self._by_id.get(key_id)
-        if key is None:
+        opener = self._openers.get(key_id)
+        if opener is None:
             raise UndecryptableError(f"sealed with key {key_id}, which is not configured")
         nonce, body = token[1 + _KEY_ID_BYTES : _HEADER], token[_HEADER:]
         try:
-            return AESGCM(key.encryption).decrypt(nonce, body, context.encode()).decode()
+            return opener.decrypt(nonce, body, context.encode()).decode()
         except InvalidTag as exc:
             raise UndecryptableError("altered, or not stored where it was sealed") from exc
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    Text,
     any_,
     bindparam,
     create_engine,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     exc,
     make_url,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -66,6 +68,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class IntArray(TypeDecorator[list[int]]):
+    """A list of integers (PostgreSQL): bound as one text in the array literal's form and cast to
+    ``integer[]`` by the statement. psycopg dumps a list element by element in Python; a text it
+    hands over at once (the send worker binds ten such lists a batch)."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast_(bindvalue, ARRAY(Integer))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return "{" + ",".join([str(int(n)) for n in value]) + "}"  # int(): nothing else gets in
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 - SQLAlchemy reads it as a class var
@@ -85,7 +104,7 @@ def ids_in(postgres: bool, column: Any, name: str = "ids") -> ColumnElement[bool
     one array parameter whatever the count, so one statement text, which psycopg parses once and
     the server keeps prepared."""
     if postgres:
-        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(Integer))))
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=IntArray())))
     return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
 
 

@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     String,
     Table,
     any_,
@@ -40,8 +39,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from tilfreds.db import ids_in
-from tilfreds.invitations.models import Invitation, Message
+from tilfreds.db import IntArray, ids_in
+from tilfreds.invitations.models import QUEUED, Invitation, Message, held
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 
 MAX_ATTEMPTS = 5
@@ -97,7 +96,7 @@ def recover_expired_leases(
 def _expired(status: MessageStatus, now: datetime, limit: int) -> ScalarSelect[int]:
     return (
         select(Message.id)
-        .where(Message.status == status, Message.lease_until < now)
+        .where(Message.status == held(status), Message.lease_until < now)
         .order_by(Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -137,8 +136,8 @@ def statements(postgres: bool) -> Statements:
     m, i = _messages.c, _invitations.c
     due = (
         select(m.id)
-        .where(m.status == M.QUEUED, m.send_after <= bindparam("now"))
-        .order_by(m.status, m.send_after, m.id)  # the index's order
+        .where(m.status == QUEUED, m.send_after <= bindparam("now"))
+        .order_by(m.send_after, m.id)  # the due index's order
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -153,9 +152,9 @@ def statements(postgres: bool) -> Statements:
     starting = ids_in(postgres, m.id, "start")
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("ids", type_=IntArray()),
             bindparam("pids", type_=ARRAY(String)),
-            bindparam("segs", type_=ARRAY(Integer)),
+            bindparam("segs", type_=IntArray()),
             bindparam("encs", type_=ARRAY(String)),
         )
         v = given.table_valued("mid", "pid", "seg", "enc").render_derived(name="v")

@@ -7,6 +7,7 @@ rights notices and objection confirmations go through the same queue (convention
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -17,6 +18,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,15 +82,37 @@ class Invitation(Base):
     wrong_number_at: Mapped[datetime | None]
 
 
+DUE_SQL = "status = 'queued'"
+LEASED_SQL = "status IN ('claimed', 'sending')"
+
+
+def _where(condition: str) -> dict[str, Any]:
+    return {f"{dialect}_where": text(condition) for dialect in ("postgresql", "sqlite")}
+
+
+# a status as a literal in SQL, for the queries the partial indexes serve
+QUEUED: Any = literal_column("'queued'")
+
+
+def held(status: MessageStatus) -> Any:
+    """``status`` (claimed or sending) as a literal, for the look-up of leases that ran out."""
+    assert status in (MessageStatus.CLAIMED, MessageStatus.SENDING)
+    return literal_column(f"'{status.value}'")
+
+
 class Message(Base):
     """One SMS to send. Exists iff its transaction committed; claimed by a worker with a lease."""
 
     __tablename__ = "messages"
     __table_args__ = (
+        # partial indexes: a message enters each only in the states its query looks for, so
+        # the send worker's writes (leased, in flight, submitted) insert fewer index entries;
+        # their queries name the status as a literal (``QUEUED``, ``held``), which a generic
+        # plan of a prepared statement needs to prove it may use them
         # the claim: WHERE status = 'queued' AND send_after <= now ORDER BY send_after, id
-        Index("ix_messages_status_send_after_id", "status", "send_after", "id"),
-        # leases that ran out: WHERE status IN ('claimed', 'sending') AND lease_until < now
-        Index("ix_messages_status_lease_until", "status", "lease_until"),
+        Index("ix_messages_due", "send_after", "id", **_where(DUE_SQL)),
+        # leases that ran out: WHERE status = 'claimed' | 'sending' AND lease_until < now
+        Index("ix_messages_leased", "lease_until", **_where(LEASED_SQL)),
         CheckConstraint("person_id IS NOT NULL OR to_cipher IS NOT NULL", name="has_recipient"),
     )
 

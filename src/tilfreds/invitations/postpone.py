@@ -13,10 +13,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Integer, Table, bindparam, func, update
+from sqlalchemy import DateTime, Table, bindparam, func, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from tilfreds.db import IntArray
 from tilfreds.invitations.models import Message
 from tilfreds.invitations.states import MessageStatus
 
@@ -28,7 +29,7 @@ def _statement(postgres: bool) -> Any:
     m = _messages.c
     if postgres:  # one statement, each row's new time joined from two arrays
         given = func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("ids", type_=IntArray()),
             bindparam("untils", type_=ARRAY(DateTime(timezone=True))),
         )
         v = given.table_valued("mid", "until").render_derived(name="v")

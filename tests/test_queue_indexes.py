@@ -1,0 +1,70 @@
+"""The queue's partial indexes serve the worker's claim and the sweep's look-up of leases that ran
+out, also through the generic plan of a prepared statement (psycopg prepares a statement run
+five times, and PostgreSQL may then plan it once for any parameters): that plan can only use a
+partial index whose condition the query states with literals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql
+
+from tilfreds.invitations import jobs, outbox
+from tilfreds.invitations.states import MessageStatus
+from tilfreds.runtime import Runtime
+
+QUEUE = 50_000  # a tenth of them queued, the rest submitted long ago
+
+
+def generic_plan(rt: Runtime, sql: str, types: str, args: str) -> str:
+    with rt.db.engine.begin() as conn:
+        conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        conn.exec_driver_sql(f"PREPARE probe({types}) AS {sql}")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE probe({args})"))
+        conn.exec_driver_sql("DEALLOCATE probe")
+    return plan
+
+
+@pytest.fixture
+def long_queue(rt: Runtime) -> Runtime:
+    if rt.db.dialect != "postgresql":
+        pytest.skip("prepared statements' generic plans are PostgreSQL's")
+    with rt.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages "
+                "(purpose, status, send_after, created_at, to_cipher, attempts) "
+                "SELECT 'identity_code', CASE WHEN g % 10 = 0 THEN 'queued' ELSE 'submitted' END, "
+                "now() - g * interval '1 second', now(), '\\x00', 0 "
+                f"FROM generate_series(1, {QUEUE}) g"
+            )
+        )
+        conn.execute(text("ANALYZE messages"))
+    return rt
+
+
+def compiled(statement: object) -> str:
+    return statement.compile(dialect=postgresql.dialect()).string  # type: ignore[attr-defined]
+
+
+def test_p3_the_claim_finds_due_messages_through_the_due_index_in_a_generic_plan(
+    long_queue: Runtime,
+) -> None:
+    sql = compiled(outbox._take_query())
+    sql = sql.replace("%(now)s", "$1").replace("%(limit)s", "$2").replace("%(purpose_1)s", "$3")
+    plan = generic_plan(long_queue, sql, "timestamptz, int, varchar", "now(), 100, 'invitation'")
+    assert "Index Scan using ix_messages_due on messages" in plan, plan
+    assert "Seq Scan on messages" not in plan, plan
+
+
+def test_p3_leases_that_ran_out_are_found_through_their_index_in_a_generic_plan(
+    long_queue: Runtime,
+) -> None:
+    expired = jobs._expired(MessageStatus.SENDING, datetime.now(UTC), 1000)
+    sql = compiled(select(expired))
+    sql = sql.replace("%(lease_until_1)s", "$1").replace("%(param_1)s", "$2")
+    plan = generic_plan(long_queue, sql, "timestamptz, int", "now(), 1000")
+    assert "ix_messages_leased on messages" in plan, plan
+    assert "Seq Scan on messages" not in plan, plan
