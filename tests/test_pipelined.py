@@ -11,11 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Integer, String, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, func, select, update
 
 from tests.test_worker import Recording, intake
 from tilfreds.audit import service as audit
+from tilfreds.db import IntArray, TextArray
 from tilfreds.invitations.models import Message
 from tilfreds.pipelined import run_together
 from tilfreds.runtime import Runtime
@@ -96,14 +96,20 @@ def test_a_windows_record_is_committed_in_its_statements_sync(
     assert TransactionStatus.IDLE in commits
 
 
-def test_lists_reach_postgresql_as_the_arrays_they_are(
+def test_lists_of_texts_reach_postgresql_as_the_arrays_they_are(
     rt: Runtime, commits: list[TransactionStatus]
 ) -> None:
-    texts = ["", "NULL", 'a "quoted", {braced} text', "back\\slash\\", " spaced ", "æøå ✓"]
-    numbers = [0, -1, 2**31 - 1]
-    echo = select(
-        bindparam("texts", type_=ARRAY(String)), bindparam("numbers", type_=ARRAY(Integer))
-    )
+    """TextArray (one text in the array literal's form): quotes, backslashes, braces, commas,
+    spaces, NULL (the text and the value) and empty texts come back as sent, in a pipeline and
+    through SQLAlchemy."""
+    texts = ["", "NULL", None, 'a "quoted", {braced} text', "back\\slash\\", " spaced ", "æøå"]
+    echo = select(bindparam("texts", type_=TextArray()), bindparam("numbers", type_=IntArray()))
     with rt.db.unit_of_work() as session:
-        for given in ({"texts": texts, "numbers": numbers}, {"texts": [], "numbers": []}):
-            assert run_together(session, [(echo, given)]) == [[(given["texts"], given["numbers"])]]
+        for given in (
+            {"texts": texts, "numbers": [0, -1, 2**31 - 1]},
+            {"texts": ["p1", "p2"], "numbers": [1]},
+            {"texts": [], "numbers": []},
+        ):
+            sent = (given["texts"], given["numbers"])
+            assert run_together(session, [(echo, given)]) == [[sent]]
+            assert tuple(session.execute(echo, given).one()) == sent

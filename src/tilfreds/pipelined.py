@@ -49,27 +49,7 @@ class _Compiled:
         for name, process in self.compiled._bind_processors.items():
             if name in params and callable(process):
                 params[name] = process(params[name])
-        for name, value in params.items():
-            if type(value) is list:
-                params[name] = _array_literal(value)
         return params
-
-
-def _array_literal(values: list[Any]) -> str | list[Any]:
-    """A list of ints, or of strs, as the text of a PostgreSQL array (each such parameter is
-    cast to its array type in the statement): psycopg's array dumper handles each element in
-    Python, about half a microsecond each, which was a tenth of the worker's busy time in its
-    window transaction (some 750 elements a window). Other lists go to psycopg as they are."""
-    if all(type(v) is int for v in values):
-        return "{" + ",".join(map(str, values)) + "}"
-    if all(type(v) is str for v in values):
-        if not values:
-            return "{}"
-        joined = "".join(values)
-        if '"' in joined or "\\" in joined:
-            values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
-        return '{"' + '","'.join(values) + '"}'
-    return values
 
 
 @cache

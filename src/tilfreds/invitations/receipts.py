@@ -44,7 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from tilfreds.db import IntArray, ids_in
+from tilfreds.db import IntArray, TextArray, ids_in
 from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.sms.transport import Receipt, ReceiptState, Submitted
@@ -88,9 +88,11 @@ def unnest(**columns: Any) -> Any:
     one statement text whatever the number of rows (psycopg parses it once, the server keeps it
     prepared), and no per-row parameter work in Python, where an executemany of the same rows
     spends most of its time."""
+    # bound as one text each (see ``db``)
+    given: dict[Any, type[IntArray | TextArray]] = {Integer: IntArray, String: TextArray}
     arrays = (
-        bindparam(name, type_=IntArray())
-        if kind is Integer
+        bindparam(name, type_=given[kind]())
+        if kind in given
         else sql_cast(bindparam(name), ARRAY(kind))
         for name, kind in columns.items()
     )
