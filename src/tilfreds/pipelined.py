@@ -34,6 +34,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from tilfreds.audit import service as audit
 
 IDLE, INERROR = TransactionStatus.IDLE, TransactionStatus.INERROR
+# execution option: plan this statement afresh each time it runs here. psycopg prepares a
+# statement run five times, and PostgreSQL may then keep one plan for it, made with the sizes of
+# the tables then: a plan made while a table was empty can read all of it for each row looked up
+REPLAN = "tilfreds_replan"
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,10 @@ def run_together(
             for statement, given in steps:
                 compiled = _compile(statement, dialect)
                 cursor = driver.cursor()
-                cursor.execute(compiled.sql, compiled.params(given))
+                replan = statement.get_execution_options().get(REPLAN)
+                cursor.execute(
+                    compiled.sql, compiled.params(given), prepare=False if replan else None
+                )
                 cursors.append(cursor)
             if commit:  # behind the statements: skipped when one of them fails
                 driver.cursor().execute(b"COMMIT")
