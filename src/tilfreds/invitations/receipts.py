@@ -338,11 +338,11 @@ def _settle_statements(postgres: bool) -> tuple[Any, Any]:
         # every part against every id (0.5-0.8 s a tally at 35,000 parts), while a hash join
         # would still read every part for each settle, which is on the sending path
         each = select(*tally).where(p.message_id == ids.c.ids).lateral("each")
-        t = select(ids.c.ids.label("mid"), *each.c).select_from(ids.join(each, true()))
+        counted = select(ids.c.ids.label("mid"), *each.c).select_from(ids.join(each, true()))
     else:
-        t = select(p.message_id.label("mid"), *tally).where(ids_in(postgres, p.message_id))
-        t = t.group_by(p.message_id)
-    t = t.subquery("t")
+        counted = select(p.message_id.label("mid"), *tally).where(ids_in(postgres, p.message_id))
+        counted = counted.group_by(p.message_id)
+    t = counted.subquery("t")
     delivered = and_(t.c.delivered == t.c.parts, t.c.parts > 0)  # an id without parts: none
     failed_or_expired = and_(~delivered, t.c.failed + t.c.expired > 0)
     at = func.coalesce(t.c.at, bindparam("now", type_=m.delivered_at.type))
