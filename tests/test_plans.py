@@ -96,5 +96,5 @@ def test_p3_settling_receipts_is_planned_afresh_and_looks_each_id_up(rt: Runtime
         for name, value in statement.construct_params({"ids": ids, "now": None}).items():
             sql = sql.replace(f"%({name})s", "NULL" if value is None else f"'{value}'")
         plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
-    assert "= ANY" not in plan, plan
+    assert "ix_message_parts_message_id" in plan, plan  # its index, bitmap or not
     assert "Seq Scan on message_parts" not in plan, plan
