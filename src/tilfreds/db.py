@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    String,
     Table,
     Text,
     any_,
@@ -86,6 +87,34 @@ class IntArray(TypeDecorator[list[int]]):
         if value is None:
             return None
         return "{" + ",".join([str(int(n)) for n in value]) + "}"  # int(): nothing else gets in
+
+
+class TextArray(TypeDecorator[list[str | None]]):
+    """A list of texts (or None) bound as ``IntArray`` binds integers: one text in the array
+    literal's form, cast to ``varchar[]`` by the statement. Each element is quoted; a quote or
+    a backslash in one is escaped (checked once for the whole list: provider ids have none)."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast_(bindvalue, ARRAY(String))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        texts = [str(v) for v in value if v is not None]
+        if len(texts) < len(value):  # NULL unquoted; a quoted "NULL" is the text
+            return "{" + ",".join("NULL" if v is None else _quoted([str(v)]) for v in value) + "}"
+        return "{" + _quoted(texts) + "}" if texts else "{}"
+
+
+def _quoted(texts: list[str]) -> str:
+    """Texts as the quoted, comma-separated elements of an array literal."""
+    joined = "".join(texts)
+    if '"' in joined or "\\" in joined:
+        texts = [t.replace("\\", "\\\\").replace('"', '\\"') for t in texts]
+    return '"' + '","'.join(texts) + '"'
 
 
 class Base(DeclarativeBase):

@@ -221,7 +221,10 @@ class Worker:
                 later = [int(sms.reference) for w in windows[n + 1 :] for sms in w]
                 jobs.renew_lease(session, worker_id=self.id, ids=later, lease_until=lease_until)
                 self._leased_until = lease_until
-            return self._record(session, answers, now=now, start=start, lease_until=lease_until)
+            # nothing follows in this transaction: committed in the statements' sync
+            return self._record(
+                session, answers, now=now, start=start, lease_until=lease_until, commit=True
+            )
 
     def _give_back(
         self, rest: list[list[OutboundSms]], not_taken: list[int], answers: dict[int, Answer]
@@ -242,6 +245,7 @@ class Worker:
         now: datetime,
         start: Sequence[int] = (),
         lease_until: datetime | None = None,
+        commit: bool = False,
     ) -> set[int]:
         """Record outcomes and mark ``start`` in flight: the ids of it that may go out."""
         if not (answers or start):
@@ -255,6 +259,7 @@ class Worker:
             resend_in_doubt=self._resend_in_doubt,
             start=start,
             lease_until=lease_until,
+            commit=commit,
         )
 
     def flush(self) -> None:

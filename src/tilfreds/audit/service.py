@@ -50,6 +50,11 @@ def session_info(keys: Keys) -> dict[str, object]:
     return {KEYS: keys}
 
 
+def pending(session: Session) -> bool:
+    """Whether entries wait for the session's commit, which appends them (the head last)."""
+    return bool(session.info.get(_PENDING))
+
+
 def _keys(session: Session) -> Keys:
     keys = session.info.get(KEYS)
     if not isinstance(keys, Keys):

@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     Table,
     any_,
     bindparam,
@@ -35,11 +34,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from tilfreds.db import IntArray, ids_in
+from tilfreds.db import IntArray, TextArray, ids_in
 from tilfreds.invitations.models import QUEUED, Invitation, Message, held
 from tilfreds.invitations.states import InvitationStatus, MessagePurpose, MessageStatus
 
@@ -153,9 +151,9 @@ def statements(postgres: bool) -> Statements:
     if postgres:  # one statement a window, each row's provider id joined from two arrays
         given = func.unnest(
             bindparam("ids", type_=IntArray()),
-            bindparam("pids", type_=ARRAY(String)),
+            bindparam("pids", type_=TextArray()),
             bindparam("segs", type_=IntArray()),
-            bindparam("encs", type_=ARRAY(String)),
+            bindparam("encs", type_=TextArray()),
         )
         v = given.table_valued("mid", "pid", "seg", "enc").render_derived(name="v")
         match, provider_id, segments, encoding = m.id == v.c.mid, v.c.pid, v.c.seg, v.c.enc

@@ -51,6 +51,7 @@ EVENT_BATCH = 2000
 # how long a batch of receipts waits for more: fewer, larger transactions when thousands a
 # second come in, at the cost of this much delay for a lone receipt
 EVENT_LINGER = 0.05
+LINGER_STEP = 0.01  # how often a lingering batch looks whether it is full
 
 
 @dataclass
@@ -204,27 +205,26 @@ class SmppTransport:
         self._queue.put(Delivered(bind, generation, sequence, body))
 
     def _dispatch(self) -> None:
-        """Receipts and messages to the sink in batches, answered once it has committed them."""
+        """Receipts and messages to the sink in batches, answered once it has committed them.
+        While a batch lingers this thread sleeps, and takes what came once it wakes: waiting
+        on the queue instead woke it for every deliver_sm, each time taking the GIL from the
+        worker's sending thread (a tenth of the worker process's samples at 5,000 a second)."""
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            batch = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
+            batch = [self._queue.get()]
             until = time.monotonic() + EVENT_LINGER
-            while len(batch) < EVENT_BATCH:
+            while batch[-1] is not None and self._queue.qsize() < EVENT_BATCH:
+                if (left := until - time.monotonic()) <= 0:
+                    break
+                time.sleep(min(left, LINGER_STEP))
+            while len(batch) < EVENT_BATCH:  # what came meanwhile (the rest: the next batch)
                 try:
-                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                if item is None:
-                    stopping = True
-                    continue
-                batch.append(item)
-            if batch:
-                self._deliver(batch)
+            stopping = any(item is None for item in batch)
+            if delivered := [item for item in batch if item is not None]:
+                self._deliver(delivered)
 
     def _deliver(self, batch: list[Delivered]) -> None:
         a = self.addressing
