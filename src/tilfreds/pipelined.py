@@ -32,8 +32,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from tilfreds.audit import service as audit
-
 IDLE, INERROR = TransactionStatus.IDLE, TransactionStatus.INERROR
 # execution option: plan this statement afresh each time it runs here. psycopg prepares a
 # statement run five times, and PostgreSQL may then keep one plan for it, made with the sizes of
@@ -81,7 +79,7 @@ def run_together(
     the session's commit to write (ORM changes, audit entries: refused), and the caller writes
     nothing more in it. A failing statement aborts the rest of the pipeline, the COMMIT with
     it, and the transaction is rolled back whole as without ``commit``."""
-    if commit and (session.new or session.dirty or session.deleted or audit.pending(session)):
+    if commit and (session.new or session.dirty or session.deleted or _audit_due(session)):
         raise RuntimeError("run_together(commit=True) in a transaction with writes still due")
     connection = session.connection()
     driver, dialect = connection.connection.driver_connection, connection.dialect
@@ -127,3 +125,10 @@ def run_together(
 def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
     result = cursor.pgresult
     return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+
+
+def _audit_due(session: Session) -> bool:
+    # imported here: the audit's models import tilfreds.db, which imports this module
+    from tilfreds.audit import service as audit
+
+    return audit.pending(session)
