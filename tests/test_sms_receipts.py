@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.factories import interaction_payload
 from tests.test_worker import intake
 from tilfreds.clock import FrozenClock
+from tilfreds.invitations import receipts as receipts_module
 from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.invitations.receipts import unmatched
 from tilfreds.runtime import Runtime
@@ -131,6 +132,36 @@ def test_p3_a_receipt_before_the_submit_response_is_applied_when_it_is_recorded(
     assert status(rt) == ["delivered"] * 3
     with rt.db.read_only() as session:
         assert unmatched(session, older_than=rt.clock.now() + timedelta(days=1)) == 0
+
+
+class EarlyAfterTheFirst(Segmented):
+    """Receipts before the submit response for every message but the first."""
+
+    def send(self, sms: OutboundSms) -> Outcome:
+        self.early = None if sms.reference == self.first else D
+        return super().send(sms)
+
+
+def test_p3_a_receipt_that_came_first_after_windows_without_is_still_applied(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows of one. The first has no early receipt, so the next is recorded without settling
+    in its sync (PostgreSQL); its receipt did come first and is applied after the sync."""
+    rt.settings.worker_batch_size, rt.settings.worker_window = 4, 2
+    after: list[set[int]] = []  # settled after the sync, not in it
+    settle = receipts_module.settle
+    monkeypatch.setattr(
+        receipts_module,
+        "settle",
+        lambda session, ids, **kw: after.append(set(ids)) or settle(session, ids, **kw),
+    )
+    intake(rt, 1, 2, 3, 4)
+    rt.transport = transport = EarlyAfterTheFirst(early=D)
+    transport.first = str(min(m.id for m in messages(rt)))
+    assert Worker(rt).drain() == 4
+    assert status(rt) == ["submitted", "delivered", "delivered", "delivered"]
+    if rt.db.dialect == "postgresql":  # the second was settled after its window's sync
+        assert int(transport.first) + 1 in set().union(*after)
 
 
 def test_p3_a_receipt_for_an_unknown_id_is_kept_and_applied_when_the_id_shows_up(

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from tilfreds.invitations import jobs
 from tilfreds.invitations.outbox import take
-from tilfreds.invitations.outcomes import record_outcomes
+from tilfreds.invitations.outcomes import ReceiptsFirst, record_outcomes
 from tilfreds.invitations.postpone import postpone
 from tilfreds.runtime import Runtime
 from tilfreds.sms.transport import (
@@ -83,6 +83,7 @@ class Worker:
         # next batch (one commit fewer a batch while a backlog drains); see ``flush``
         self._unrecorded: dict[int, Answer] = {}
         self._leased_until = datetime.min.replace(tzinfo=UTC)  # the batch's lease, renewed late
+        self._receipts_first = ReceiptsFirst()  # whether windows settle in their own sync
 
     @property
     def _lease(self) -> timedelta:
@@ -260,6 +261,7 @@ class Worker:
             start=start,
             lease_until=lease_until,
             commit=commit,
+            receipts_first=self._receipts_first,
         )
 
     def flush(self) -> None:

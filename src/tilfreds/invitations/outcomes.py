@@ -8,6 +8,7 @@ order: invitations, message parts, then messages.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -31,6 +32,18 @@ _messages = cast(Table, Message.__table__)
 M = MessageStatus
 
 
+@dataclass
+class ReceiptsFirst:
+    """Whether a receipt came before its window was recorded, the last time one was: then the
+    next window settles its messages in its statements' sync (no second wait). A real SMSC's
+    receipts mostly come seconds after the submit, and a window's settling costs about a tenth
+    of its transaction (its update is planned afresh each time: ``receipts.settle_steps``): so
+    after a window with none, the next leaves it out and settles after the sync only the
+    messages whose receipt did come first (seen from the parts' upsert)."""
+
+    seen: bool = True
+
+
 def record_outcomes(
     session: Session,
     *,
@@ -42,6 +55,7 @@ def record_outcomes(
     start: Sequence[int] = (),
     lease_until: datetime | None = None,
     commit: bool = False,
+    receipts_first: ReceiptsFirst | None = None,
 ) -> set[int]:
     """What the transport said for each message of a window this worker still holds: submitted
     (its ids recorded for receipts, and a receipt that came first applied), rejected (retried
@@ -67,7 +81,9 @@ def record_outcomes(
         # wait; see ``tilfreds.pipelined``), with the COMMIT when nothing else is to be written
         rejected_or_in_doubt = len(submitted) < len(outcomes)
         n = len(start)
-        _, _, marked, _, _ = run_together(
+        inline = receipts_first is None or receipts_first.seen
+        settle_steps = receipts.settle_steps(session, ids, now=now) if inline else []
+        _, linked, marked, *_ = run_together(
             session,
             [
                 (hot.invitations_sent, {"ids": ids, "now": now}),
@@ -87,11 +103,16 @@ def record_outcomes(
                         **same,
                     },
                 ),
-                *receipts.settle_steps(session, ids, now=now),
+                *settle_steps,
             ],
             commit=commit and not rejected_or_in_doubt,
         )
         started = {mid for mid, status in marked if status == M.SENDING}
+        came_first = receipts.came_first(linked)
+        if receipts_first is not None:
+            receipts_first.seen = bool(came_first)
+        if came_first and not inline:  # after a commit in the sync: in a transaction of its own
+            receipts.settle(session, came_first, now=now)
     elif submitted:
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
         # messages with a receipt: their status from their parts
