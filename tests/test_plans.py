@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
-from tilfreds.invitations import jobs, outbox, receipts
+from tilfreds.invitations import jobs, outbox, settling
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.runtime import Runtime
 
@@ -80,7 +80,7 @@ def test_p3_settling_receipts_is_planned_afresh_and_looks_each_id_up(rt: Runtime
         pytest.skip("prepared statements' generic plans are PostgreSQL's")
     with rt.db.unit_of_work() as session:
         for _ in range(8):  # psycopg prepares a statement from its fifth run
-            receipts.settle(session, [1, 2, 3])
+            settling.settle(session, [1, 2, 3])
         prepared = session.execute(text("SELECT statement FROM pg_prepared_statements"))
         assert not [s for s in prepared.scalars() if "UPDATE messages" in s]
         session.execute(
@@ -92,7 +92,7 @@ def test_p3_settling_receipts_is_planned_afresh_and_looks_each_id_up(rt: Runtime
         # the table's size as the planner then sees it (without this, what an earlier test
         # left in its statistics decides the plan: seen flaky)
         session.execute(text("ANALYZE message_parts"))
-        _lock, verdict = receipts._settle_statements(True)
+        _lock, verdict = settling._settle_statements(True)
         statement = verdict.compile(dialect=postgresql.dialect())
         sql = statement.string.replace("%(now)s", "now()")
         ids = "{" + ",".join(str(n) for n in range(1, 501)) + "}"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.factories import interaction_payload
 from tests.test_worker import intake
 from tilfreds.clock import FrozenClock
-from tilfreds.invitations import receipts as receipts_module
+from tilfreds.invitations import settling
 from tilfreds.invitations.models import Message, MessagePart
 from tilfreds.invitations.receipts import unmatched
 from tilfreds.runtime import Runtime
@@ -149,9 +149,9 @@ def test_p3_a_receipt_that_came_first_after_windows_without_is_still_applied(
     in its sync (PostgreSQL); its receipt did come first and is applied after the sync."""
     rt.settings.worker_batch_size, rt.settings.worker_window = 4, 2
     after: list[set[int]] = []  # settled after the sync, not in it
-    settle = receipts_module.settle
+    settle = settling.settle
     monkeypatch.setattr(
-        receipts_module,
+        settling,
         "settle",
         lambda session, ids, **kw: after.append(set(ids)) or settle(session, ids, **kw),
     )

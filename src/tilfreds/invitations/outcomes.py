@@ -15,7 +15,7 @@ from typing import cast
 from sqlalchemy import Boolean, ColumnElement, Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from tilfreds.invitations import receipts
+from tilfreds.invitations import receipts, settling
 from tilfreds.invitations.jobs import (
     MAX_ATTEMPTS,
     RETRY_BASE,
@@ -37,7 +37,7 @@ class ReceiptsFirst:
     """Whether a receipt came before its window was recorded, the last time one was: then the
     next window settles its messages in its statements' sync (no second wait). A real SMSC's
     receipts mostly come seconds after the submit, and a window's settling costs about a tenth
-    of its transaction (its update is planned afresh each time: ``receipts.settle_steps``): so
+    of its transaction (its update is planned afresh each time: ``settling.settle_steps``): so
     after a window with none, the next leaves it out and settles after the sync only the
     messages whose receipt did come first (seen from the parts' upsert)."""
 
@@ -82,7 +82,7 @@ def record_outcomes(
         rejected_or_in_doubt = len(submitted) < len(outcomes)
         n = len(start)
         inline = receipts_first is None or receipts_first.seen
-        settle_steps = receipts.settle_steps(session, ids, now=now) if inline else []
+        settle_steps = settling.settle_steps(session, ids, now=now) if inline else []
         _, linked, marked, *_ = run_together(
             session,
             [
@@ -112,16 +112,16 @@ def record_outcomes(
         if receipts_first is not None:
             receipts_first.seen = bool(came_first)
         if came_first and not inline:  # after a commit in the sync: in a transaction of its own
-            receipts.settle(session, came_first, now=now)
+            settling.settle(session, came_first, now=now)
     elif submitted:
         session.execute(hot.invitations_sent, {"ids": ids, "now": now})
         # messages with a receipt: their status from their parts
-        settling = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
+        early = receipts.link_parts(session, transport=transport, submitted=submitted, now=now)
         session.execute(
             hot.submitted,
             [{"mid": r[0], "pid": r[1], "seg": r[2], "enc": r[3], **same} for r in rows],
         )
-        receipts.settle(session, settling, now=now)
+        settling.settle(session, early, now=now)
     _record_rejected(
         session,
         worker_id=worker_id,
