@@ -175,10 +175,12 @@ def _intake(intake: Sequence[IntakeResult]) -> list[str]:
             ],
         ),
         "",
-        f"Round trips are counted inside the server on {COUNTED} further requests (SQLAlchemy "
-        "events: statements, BEGIN, COMMIT/ROLLBACK, pool pings; none for the autocommit "
-        "bearer-token check's transaction, for which nothing is sent); they include the "
-        "bearer-token check and the audit entries.",
+        f"Round trips are counted inside the server on {COUNTED} further requests; they "
+        "include the bearer-token check and the audit entries. On PostgreSQL from libpq's "
+        "trace of each connection: a round trip is one wait for the server (one ReadyForQuery: "
+        "a statement sent alone, or statements sent together in a pipeline up to its sync), a "
+        "statement each one executed, and BEGIN and COMMIT are named where they went on their "
+        "own; on SQLite from SQLAlchemy's events (each statement, COMMIT and ROLLBACK).",
         "",
         *_table(
             ["Round", "Server", "Database", "req/s", "p50 ms", "p95 ms"],
@@ -203,7 +205,7 @@ def _trips(r: IntakeResult) -> str:
     c = r.counts or {}
     parts = ", ".join(
         f"{c.get(k, 0) / r.counted:.1f} {k}"
-        for k in ("statements", "begin", "commit", "rollback", "ping")
+        for k in ("statements", "begin", "commit", "rollback")
         if c.get(k)
     )
     return f"{r.per_request('round_trips'):.1f} ({parts})"
@@ -226,7 +228,8 @@ def _worker(worker: Sequence[WorkerResult]) -> list[str]:
         "",
         f"{w0.repeat} timed runs each, tilfreds and the limit alternating on the same rows (reset "
         "to queued, and on PostgreSQL vacuumed, before each); the ratio is the median of the "
-        "pairs' ratios. Statements and round trips are counted over one whole drain of each.",
+        "pairs' ratios. Statements and round trips are counted over one whole drain of each, "
+        "as for the intake (section 1).",
         "",
         *_table(
             [

@@ -180,6 +180,7 @@ def raw_claim_and_mark(
                 if ids:
                     conn.execute(mark, {"ids": ids})
             if not ids:
+                counter.detach()  # its traces written out before they are read
                 return total, counter.summary()
             total += len(ids)
             on_batch(len(ids))
