@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
+from tilfreds import pipelined
 from tilfreds.invitations import jobs, outbox, settling
 from tilfreds.invitations.states import MessageStatus
 from tilfreds.runtime import Runtime
@@ -101,3 +102,56 @@ def test_p3_settling_receipts_is_planned_afresh_and_looks_each_id_up(rt: Runtime
         plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
     assert "ix_message_parts_message_id" in plan, plan  # its index, bitmap or not
     assert "Seq Scan on message_parts" not in plan, plan
+
+
+def verbose_plan(rt: Runtime, statement: object, given: dict[str, object]) -> str:
+    """``EXPLAIN VERBOSE`` of a statement with these values written in as literals (as a custom
+    plan sees its parameters): the expressions each node evaluates, per row, are shown."""
+    with rt.db.unit_of_work() as session:
+        dialect = session.get_bind().dialect
+        done = pipelined.compiled(statement, dialect)
+        sql = done.sql
+        for name, value in done.params(given).items():
+            sql = sql.replace(f"%({name})s", "NULL" if value is None else f"'{value}'")
+        return "\n".join(session.execute(text(f"EXPLAIN VERBOSE {sql}")).scalars())
+
+
+def per_row(plan: str) -> str:
+    """The lines of a plan with the tests made on every row (the ``CASE`` of what is set)."""
+    return "\n".join(line for line in plan.splitlines() if "CASE WHEN" in line)
+
+
+def test_a_windows_statements_cast_the_window_to_start_once_not_on_every_row(rt: Runtime) -> None:
+    """The lease and the window's update test on every row whether it is one to start. Tested
+    as ``id = ANY(CAST(:text AS integer[]))`` the cast (``array_in``, only stable, so never
+    folded) is redone for every row and every test: in the window's update nine times a row,
+    half of its time. So the lease casts it once (a sub-select) and the update reads a flag of
+    the row's own, from the arrays it joins."""
+    if rt.db.dialect != "postgresql":
+        pytest.skip("the statements bind arrays on PostgreSQL only")
+    hot = jobs.statements(True)
+    now = datetime.now(UTC)
+    lease = verbose_plan(
+        rt,
+        hot.lease,
+        {"ids": [1, 2, 3, 4], "sending": [3, 4], "worker": "w", "until": now},
+    )
+    assert "'{3,4}'" in lease, lease
+    assert "'{3,4}'" not in per_row(lease), lease  # cast by the sub-selects, once each
+    submitted = verbose_plan(
+        rt,
+        hot.submitted,
+        {
+            "ids": [1, 2, 3, 4],
+            "pids": ["a", "b", "", ""],
+            "segs": [1, 1, 0, 0],
+            "encs": ["gsm7", "gsm7", "", ""],
+            "starts": [0, 0, 1, 1],
+            "worker": "w",
+            "now": now,
+            "until": now,
+            "transport": "smpp",
+        },
+    )
+    assert "v.go" in per_row(submitted), submitted
+    assert "::integer[]" not in per_row(submitted), submitted

@@ -98,7 +98,7 @@ def record_outcomes(
                         "pids": [r[1] for r in rows] + [""] * n,
                         "segs": [r[2] for r in rows] + [0] * n,
                         "encs": [r[3] for r in rows] + [""] * n,
-                        "start": list(start),
+                        "starts": [0] * len(rows) + [1] * n,
                         "until": lease_until,
                         **same,
                     },
