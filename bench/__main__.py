@@ -189,15 +189,19 @@ def main(argv: list[str]) -> int:
                 workdir=Path(tmp),
             )
 
-    text = render(command=command_line(args), facts=machine_facts(pg), results=results)
-    if answered is not None:
-        text += "\n\n" + "\n".join(respondent_report.section(answered))
+    mine = respondent_report.target_rows(answered) if answered is not None else []
+    text = render(
+        command=command_line(args),
+        facts=machine_facts(pg),
+        results=results,
+        more_targets=mine,
+        more_sections=["", *respondent_report.section(answered)] if answered is not None else [],
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")
     table = Table(title="Targets")
     for col in ("target", "figure", "limit", ""):
         table.add_column(col)
-    mine = respondent_report.target_rows(answered) if answered is not None else []
     for row in targets(results) + mine:
         table.add_row(*(cell.replace("**", "").replace("`", "") for cell in row))
     console.print(table)

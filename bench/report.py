@@ -124,17 +124,27 @@ def targets(results: Results) -> list[list[str]]:
     return rows + _sms_targets(results.sms)
 
 
-def render(*, command: str, facts: dict[str, str], results: Results) -> str:
+def render(
+    *,
+    command: str,
+    facts: dict[str, str],
+    results: Results,
+    more_targets: Sequence[list[str]] = (),
+    more_sections: Sequence[str] = (),
+) -> str:
+    """The report: ``more_targets`` and ``more_sections`` are the respondent benchmark's."""
     out = [
         "# Benchmarks",
         "",
         f"Written by `{command}` on {facts['Date']}; each run overwrites this file. Every ratio "
         "sets tilfreds beside its limit, measured in the same run on the same machine (a shared, "
-        "noisy one: the ratios matter, not the absolute numbers). `make bench` runs it all.",
+        "noisy one: the ratios matter, not the absolute numbers). `make bench` runs it all. How "
+        "the figures moved, each change made for them and what was tried and dropped, with "
+        "commits, times and the machine's load: [benchmarks-history.md](benchmarks-history.md).",
         "",
-        "## Targets (issues 5 and 6)",
+        "## Targets (issues 5 to 8)",
         "",
-        *_table(["Target", "Figure", "Target", ""], targets(results)),
+        *_table(["Target", "Figure", "Target", ""], [*targets(results), *more_targets]),
         "",
     ]
     if results.skipped:
@@ -142,7 +152,7 @@ def render(*, command: str, facts: dict[str, str], results: Results) -> str:
     out += ["## Machine", "", *_table(["", ""], [[k, v] for k, v in facts.items()]), ""]
     out += _intake(results.intake) + _worker(results.worker) + _claim(results.claim)
     out += _audit(results.audit) + _memory(results.worker) + _sms(results.sms)
-    out += intake_batch.section(results.batch) + notes()
+    out += intake_batch.section(results.batch) + notes() + list(more_sections)
     return "\n".join(out)
 
 

@@ -3,14 +3,14 @@
 Each statement the usual way costs a round trip: the thread sends it, releases the GIL, waits for
 the answer and then waits again for the GIL, which another thread may hold for up to the
 interpreter's switch interval. The send worker's transaction a window (see ``tilfreds.worker``)
-is its critical path and was mostly such waits (docs/benchmarks.md §6), so its statements go out
-together: psycopg sends them at once and reads the answers in one sync; a transaction opened and
-committed here has its BEGIN and COMMIT in the same sync (a BEGIN psycopg opens itself goes first,
-with a sync of its own, as libpq's trace of the intake shows). (Alone, a round trip on this
-machine's loopback costs far less than that wait: docs/benchmarks.md §6.) SQLAlchemy has no
-pipeline mode of its own (its results read the cursor's description right after each execute,
-which a pipeline only has after the sync), so the statements are compiled by SQLAlchemy once and
-run on the driver's cursors.
+is its critical path and was mostly such waits (docs/benchmarks-history.md §6), so its statements
+go out together: psycopg sends them at once and reads the answers in one sync; a transaction
+opened and committed here has its BEGIN and COMMIT in the same sync (a BEGIN psycopg opens itself
+goes first, with a sync of its own, as libpq's trace of the intake shows). (Alone, a round trip
+on this machine's loopback costs far less than that wait: docs/benchmarks-history.md §6.)
+SQLAlchemy has no pipeline mode of its own (its results read the cursor's description right
+after each execute, which a pipeline only has after the sync), so the statements are compiled by
+SQLAlchemy once and run on the driver's cursors.
 
 An error in any of them raises at the sync, as the SQLAlchemy error the same statement would have
 raised (a ``DataError``, an ``OperationalError``...), and the caller's unit of work rolls the

@@ -26,7 +26,8 @@ GC_THRESHOLDS = (50_000, 20, 20)
 
 # uvicorn's compiled HTTP parser and event loop, named rather than left to "auto": the pure-Python
 # h11 parser and asyncio's own loop cost a survey page about a quarter of its server CPU
-# (docs/benchmarks.md, section 9), and a missing package should stop the server, not slow it.
+# (docs/benchmarks-history.md, section 9), and a missing package should stop the server, not
+# slow it.
 HTTP = "httptools"
 LOOP = "uvloop"
 

@@ -10,9 +10,9 @@ committed, before it is handed over; at most two windows (together ``worker_wind
 are handed over and not recorded at once, so a crash leaves at most that many in doubt, and a
 slow batch is never claimed twice. While a backlog drains (the batch was full), the last window's
 outcomes are recorded by the transaction that takes the next batch: one commit fewer a batch
-(see docs/benchmarks.md). Once every window of a batch is in flight, a window answered by the
-time the one before it is recorded is recorded with it (a transport that answers at once, such
-as the dev phone, records a batch that fits in flight once).
+(see docs/benchmarks-history.md). Once every window of a batch is in flight, a window answered
+by the time the one before it is recorded is recorded with it (a transport that answers at once,
+such as the dev phone, records a batch that fits in flight once).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``POST /api/v1/interactions`` taken straight off the app's router: the call every case system
 makes for every interaction, so its well-formed requests skip FastAPI's included routers and
-dependency solving (docs/benchmarks.md §1). Anything else (no operator, a body that is not JSON or
-does not validate) goes on to the FastAPI route, which describes the API in OpenAPI and answers
-those in the documented error shape; the work itself is the same function either way."""
+dependency solving (docs/benchmarks-history.md §1). Anything else (no operator, a body that is
+not JSON or does not validate) goes on to the FastAPI route, which describes the API in OpenAPI
+and answers those in the documented error shape; the work itself is the same function either
+way."""
 
 from __future__ import annotations
 

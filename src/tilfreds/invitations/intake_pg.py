@@ -1,6 +1,6 @@
 """The intake's writes on PostgreSQL: the new people, then interactions, invitations and messages
 in one statement, sent together (psycopg's pipeline mode, one wait) with the audit head's locking
-read after it when the caller writes nothing more (``batch``; docs/benchmarks.md §1)."""
+read after it when the caller writes nothing more (``batch``; docs/benchmarks-history.md §1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The intake's SQL, set-based and built once per kind of database: one read gathers the facts of
 every row of a batch, then each table gets one insert for the whole batch (on PostgreSQL people
 take one insert and interaction, invitation and message one statement together; on
-SQLite multi-row inserts). A request of one row runs the same statements (docs/benchmarks.md)."""
+SQLite multi-row inserts). A request of one row runs the same statements
+(docs/benchmarks-history.md)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ Every transition after the claim is fenced on ``claimed_by``: a worker that was 
 lease finds its rows taken over and sends nothing twice. Provider I/O happens between
 transactions, never inside one. The worker's statements are Core, on the table: no ORM object is
 ever loaded here, so the ORM's bulk-update bookkeeping would only cost time (see
-docs/benchmarks.md).
+docs/benchmarks-history.md).
 """
 
 from __future__ import annotations
