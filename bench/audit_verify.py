@@ -1,6 +1,6 @@
 """``tilfreds audit verify`` over a long audit log (PostgreSQL): a chain of N entries is written
 straight into the table with COPY, each sealed by the audit code's own hashing function, then the
-real command runs in a child process; its wall time and peak RSS (``wait4``) are the figures.
+real command runs in a child process; its wall time and peak RSS (``bench.peaks``) are the figures.
 
 Works with the audit code before and after its keyed rewrite: it uses ``seal``/``mac_key`` when
 the service has them, else ``_digest``; with neither it appends through ``audit.record``.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from sqlalchemy import Table
 from tests.postgres import prepare_postgres
 
 from bench.common import SECRET, bench_keys, open_database, progress
+from bench.peaks import run_watched
 from tilfreds import migrate
 from tilfreds.audit import service as audit
 from tilfreds.audit.models import AuditEntry, AuditHead
@@ -167,28 +167,15 @@ def verify_in_child(pg_url: str) -> tuple[float, int, int, str]:
             "TILFREDS_DEV_TRANSPORT_ON_SERVER": "1",  # the CLI builds a full runtime
         }
         with tempfile.TemporaryFile() as log:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
+            run = run_watched(
                 [sys.executable, "-m", "tilfreds", "audit", "verify"],
                 env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                output=log,
+                timeout=TIMEOUT_SECONDS,
             )
-            deadline = t0 + TIMEOUT_SECONDS
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    _, status, usage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.05)
-            seconds = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
             log.seek(0)
             lines = [line for line in log.read().decode(errors="replace").splitlines() if line]
-    return seconds, int(usage.ru_maxrss), proc.returncode, " / ".join(lines[-3:])
+    return run.seconds, run.peak_kib, run.returncode, " / ".join(lines[-3:])
 
 
 def run(*, pg_url: str, entries: int) -> VerifyResult:

@@ -28,6 +28,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url, text
 
+from bench import peaks
 from bench.common import (
     OCCURRED_AT,
     PUBLIC_URL,
@@ -38,6 +39,7 @@ from bench.common import (
     progress,
 )
 from bench.intake import _free_port, _wait_until_up
+from bench.peaks import run_watched
 from bench.servers import HOST
 from tilfreds.db import Database
 from tilfreds.operators.service import create_token
@@ -150,6 +152,7 @@ def _env(url: str, workdir: Path) -> dict[str, str]:
     }
 
 
+CSV_TIMEOUT_SECONDS = 3600.0  # a stuck import is killed, not waited for forever
 WEB_PROCESSES = 2  # ``tilfreds serve --workers 2``: one per core, as docs/operating.md says
 
 
@@ -171,12 +174,7 @@ def _production_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Po
 
 def _peak_kib_of_tree(pid: int) -> int:
     """The peak RSS of the server: its own and its web processes', added."""
-    children = [
-        int(c)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for c in (task / "children").read_text().split()
-    ]
-    return sum(_peak_kib(p) for p in [pid, *children])
+    return sum(peaks.peak_kib(p) or 0 for p in peaks.tree(pid))
 
 
 def _bodies(rows: int, batch: int) -> Iterator[bytes]:
@@ -220,13 +218,6 @@ def through_api(url: str, token: str, *, rows: int, batch: int, workdir: Path) -
     return seconds, peak
 
 
-def _peak_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/<pid>/status")
-
-
 def write_csv(path: Path, rows: int) -> None:
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
@@ -249,15 +240,12 @@ def through_csv(url: str, *, rows: int, batch: int, workdir: Path) -> tuple[floa
            "--chunk", str(batch), "--processes", str(WEB_PROCESSES)]  # fmt: skip
     print(f"CSV import of {rows} rows ...", flush=True)
     with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
+        run = run_watched(cmd, env=env, output=log, timeout=CSV_TIMEOUT_SECONDS, cwd=ROOT)
+        if run.returncode != 0:
             log.seek(0)
             raise RuntimeError(f"tilfreds import failed:\n{log.read()[-2000:].decode()}")
     path.unlink()
-    return seconds, usage.ru_maxrss
+    return run.seconds, run.peak_kib
 
 
 TARGET = 0.35  # batch intake's rows/s over the raw COPY's, at least
@@ -297,7 +285,7 @@ def section(r: BatchIntakeResult | None) -> list[str]:
         f"- **CSV**: `python -m tilfreds import interactions FILE --chunk {r.batch} --processes "
         f"{WEB_PROCESSES}` of the same "
         "rows written to a file (process start and schema check included; peak RSS from "
-        "`wait4`: the largest of its processes).",
+        "`/proc`: the largest VmHWM among its processes).",
         "",
         "| Way | seconds | rows/s | over the limit | peak RSS |",
         "|---|---|---|---|---|",

@@ -332,7 +332,8 @@ def _audit(a: VerifyResult | None) -> list[str]:
     out += [
         f"A valid chain of {a.entries:,} entries written straight into `audit_log` "
         f"({a.method}; {a.fill_seconds:.1f} s), then `python -m tilfreds audit verify` run in a "
-        "child process; peak RSS is that child's `ru_maxrss` from `wait4`.",
+        "child process; peak RSS is that process's own `VmHWM`, read from `/proc` while it "
+        "runs (`wait4` would report at least the benchmark process's RSS when it forked).",
         "",
         *_table(
             ["Entries", "exit code", "seconds", "peak RSS", "its output (last lines)"],
