@@ -195,7 +195,7 @@ def main(argv: list[str]) -> int:
         facts=machine_facts(pg),
         results=results,
         more_targets=mine,
-        more_sections=["", *respondent_report.section(answered)] if answered is not None else [],
+        more_sections=respondent_report.section(answered) if answered is not None else [],
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")

@@ -9,6 +9,7 @@ from bench.common import md_table as _table
 def notes() -> list[str]:
     return [
         "## Where the time goes",
+        "",
         "- Intake (PostgreSQL, one client): the bearer-token check is one statement in autocommit "
         "on the driver; then BEGIN, one read of the facts, the person's insert when new, the "
         "interaction, invitation and message in one statement sent with the audit head's locked "
@@ -43,10 +44,13 @@ def notes() -> list[str]:
         "ms each; the SMSC's answers are in by the time a window is collected. Python holds the "
         "GIL about a third of that time; the rest is waiting on PostgreSQL with both cores nearly "
         "busy.",
+        "",
         "## What was changed for speed",
+        "",
         "Each change was measured by running this benchmark's worker or intake part at the commits"
         " before and after it, alternately, three times (PostgreSQL ratios, medians; the machine's"
         " load changed between sessions, so compare within a row).",
+        "",
         *_table(
             ["Change", "Before", "After"],
             [
@@ -181,4 +185,5 @@ def notes() -> list[str]:
                 ],
             ],
         ),
+        "",
     ]
