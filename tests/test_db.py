@@ -60,6 +60,14 @@ def _protocol_trace(db: Database, tmp_path: Path, work: Callable[[], object]) ->
     return [f"{f[3]} {f[4].strip()}" for f in fields if len(f) > 4 and f[1] == "F"]
 
 
+def _write_then_fail(db: Database, rt: Runtime, mark: str) -> None:
+    """A unit of work that writes a row, then fails: it must leave nothing behind."""
+    with pytest.raises(RuntimeError), db.unit_of_work() as session:
+        session.add(Suppression(phone_index=mark * 64, source="t", created_at=rt.clock.now()))
+        session.flush()
+        raise RuntimeError("the unit of work fails after writing")
+
+
 def test_one_read_costs_one_round_trip_and_leaves_no_autocommit_behind(
     rt: Runtime, tmp_path: Path
 ) -> None:
@@ -73,10 +81,7 @@ def test_one_read_costs_one_round_trip_and_leaves_no_autocommit_behind(
     def read_then_fail() -> None:
         with db.one_read() as session:
             session.execute(select(Suppression.id)).all()
-        with pytest.raises(RuntimeError), db.unit_of_work() as session:
-            session.add(Suppression(phone_index="w" * 64, source="t", created_at=rt.clock.now()))
-            session.flush()
-            raise RuntimeError("the unit of work fails after writing")
+        _write_then_fail(db, rt, "w")
 
     try:
         sent = _protocol_trace(db, tmp_path, read_then_fail)
@@ -104,10 +109,7 @@ def test_one_row_costs_one_round_trip_and_leaves_no_autocommit_behind(
     def read_then_fail() -> None:
         found.append(db.one_row(select(Suppression.id), {}))
         found.append(db.one_row(select(func.count()).select_from(Suppression), {}))
-        with pytest.raises(RuntimeError), db.unit_of_work() as session:
-            session.add(Suppression(phone_index="v" * 64, source="t", created_at=rt.clock.now()))
-            session.flush()
-            raise RuntimeError("the unit of work fails after writing")
+        _write_then_fail(db, rt, "v")
 
     try:
         sent = _protocol_trace(db, tmp_path, read_then_fail)
